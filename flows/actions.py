@@ -1,0 +1,84 @@
+"""What the engine asks the edge to do. The web layer renders these as TwiML or performs them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    voice: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Play:
+    url: str
+    loop: int = 1
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: float
+
+
+Prompt = Say | Play | Pause
+
+
+@dataclass(frozen=True)
+class Gather:
+    """Play the prompts while listening for keys; the answer comes back for `node` at `turn`."""
+
+    node: str
+    turn: int
+    prompts: tuple[Prompt, ...]
+    timeout: int
+    num_digits: int | None = None
+    finish_on_key: str = ""
+    choices: tuple[str, ...] = ()  # the keys a menu accepts, for speech and simulators
+
+
+@dataclass(frozen=True)
+class Dial:
+    """Connect the caller to a human, telling them what the caller already said."""
+
+    node: str
+    turn: int
+    target: str
+    kind: str  # "number", "sip" or "client"
+    timeout: int
+    caller_id: str | None = None
+    context: dict[str, str] = field(default_factory=dict)
+    whisper: bool = True
+
+
+@dataclass(frozen=True)
+class Hangup:
+    pass
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """A lookup the edge performs before answering; its result comes back as LookupDone."""
+
+    node: str
+    method: str
+    url: str
+    params: dict[str, str]
+    body: Any
+    headers: dict[str, str]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Log:
+    """One line of the call's timeline for supervisors (not rendered to the caller)."""
+
+    kind: str
+    node: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Action = Say | Play | Pause | Gather | Dial | Hangup | HttpRequest | Log

@@ -1,0 +1,54 @@
+"""What can happen to a call, as the engine sees it: plain values, no transport details."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CallStarted:
+    """A call arrived (or a callback was answered); the flow runs from its start node."""
+
+    previous_calls: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)  # deployment values, e.g. crm_url
+
+
+@dataclass(frozen=True)
+class DigitsEntered:
+    """The caller pressed keys at a menu or collect (finish key already stripped)."""
+
+    digits: str
+
+
+@dataclass(frozen=True)
+class NoInput:
+    """The caller said and pressed nothing before the node's timeout."""
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """Ask the waiting node again without counting a retry (a stale or replayed request)."""
+
+
+@dataclass(frozen=True)
+class LookupDone:
+    """The answer to the HttpRequest the engine asked for; ok=False takes the failure branch."""
+
+    ok: bool
+    status: int | None = None
+    data: Any = None
+    error: str | None = None
+    elapsed_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class TransferEnded:
+    """The Dial to a human ended: completed/answered, busy, no-answer, failed or canceled."""
+
+    status: str
+    duration: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+Event = CallStarted | DigitsEntered | NoInput | Repeat | LookupDone | TransferEnded

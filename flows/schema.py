@@ -1,0 +1,371 @@
+"""The flow file language: one pydantic model per node kind, keyed by `type`.
+
+A new node kind (enqueue, callback offer, sms, survey) is one more model in
+NODE_MODELS and one more handler in the engine; nothing else is reshaped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NODE_NAME = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Prompt(Strict):
+    """One thing the caller hears: text spoken by a voice, an audio file, or a pause."""
+
+    say: str | None = None
+    play: str | None = None
+    pause: float | None = Field(default=None, gt=0, le=30)
+    voice: str | None = None
+    language: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Prompt:
+        kinds = [k for k in ("say", "play", "pause") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a prompt needs exactly one of say, play or pause")
+        return self
+
+
+def _prompts(value: Any) -> Any:
+    """Accept `"text"`, a prompt mapping, or a list of either."""
+    if value is None:
+        return []
+    if isinstance(value, str | dict):
+        value = [value]
+    if isinstance(value, list):
+        return [{"say": v} if isinstance(v, str) else v for v in value]
+    return value
+
+
+Prompts = list[Prompt]
+
+
+class NodeBase(Strict):
+    description: str | None = None
+
+    def targets(self) -> list[tuple[str, str]]:
+        """(field, node name) for every node this one can lead to."""
+        return []
+
+    def waits_for_caller(self) -> bool:
+        """True when running this node hands the call back to the caller (ends a turn)."""
+        return False
+
+
+class SayNode(NodeBase):
+    type: Literal["say"]
+    text: str
+    voice: str | None = None
+    language: str | None = None
+    next: str
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [("next", self.next)]
+
+
+class PlayNode(NodeBase):
+    type: Literal["play"]
+    url: str
+    loop: int = Field(default=1, ge=1, le=10)
+    next: str
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [("next", self.next)]
+
+
+class MenuOption(Strict):
+    key: str = Field(pattern=r"^[0-9*#]$")
+    label: str | None = None
+    say: list[str] = Field(default_factory=list, description="spoken synonyms for this choice")
+    goto: str
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _key_as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) else v
+
+
+class MenuNode(NodeBase):
+    type: Literal["menu"]
+    prompt: Annotated[Prompts, Field(min_length=1)]
+    options: Annotated[list[MenuOption], Field(min_length=1)]
+    timeout: int = Field(default=5, ge=1, le=60)
+    no_input: Prompts = Field(default_factory=lambda: [Prompt(say="Sorry, I didn't hear a choice.")])
+    no_match: Prompts = Field(
+        default_factory=lambda: [Prompt(say="Sorry, that isn't one of the choices.")])
+    retries: int = Field(default=2, ge=0, le=5)
+    fallback: str
+    save_as: str | None = None
+    allow_no_human: bool = False
+
+    @field_validator("prompt", "no_input", "no_match", mode="before")
+    @classmethod
+    def _as_prompts(cls, v: Any) -> Any:
+        return _prompts(v)
+
+    @model_validator(mode="after")
+    def _distinct_keys(self) -> MenuNode:
+        keys = [o.key for o in self.options]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"key {dupes[0]!r} is used by more than one option")
+        return self
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [(f"options[{o.key}]", o.goto) for o in self.options] + [("fallback", self.fallback)]
+
+    def waits_for_caller(self) -> bool:
+        return True
+
+
+class CollectNode(NodeBase):
+    type: Literal["collect"]
+    prompt: Annotated[Prompts, Field(min_length=1)]
+    save_as: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    min_digits: int = Field(default=1, ge=1, le=40)
+    max_digits: int = Field(default=20, ge=1, le=40)
+    finish_on_key: str = Field(default="#", pattern=r"^[#*]?$")
+    timeout: int = Field(default=5, ge=1, le=60)
+    validate_as: Literal["luhn"] | None = Field(default=None, alias="validate")
+    pattern: str | None = None
+    invalid: Prompts = Field(
+        default_factory=lambda: [Prompt(say="Sorry, that number doesn't look right.")])
+    no_input: Prompts = Field(default_factory=lambda: [Prompt(say="Sorry, I didn't hear anything.")])
+    retries: int = Field(default=2, ge=0, le=5)
+    next: str
+    fallback: str
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("prompt", "invalid", "no_input", mode="before")
+    @classmethod
+    def _as_prompts(cls, v: Any) -> Any:
+        return _prompts(v)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"pattern does not compile: {exc}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _lengths(self) -> CollectNode:
+        if self.min_digits > self.max_digits:
+            raise ValueError("min_digits is larger than max_digits")
+        return self
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [("next", self.next), ("fallback", self.fallback)]
+
+    def waits_for_caller(self) -> bool:
+        return True
+
+
+class Case(Strict):
+    when: str
+    goto: str
+
+
+class SwitchNode(NodeBase):
+    type: Literal["switch"]
+    cases: Annotated[list[Case], Field(min_length=1)]
+    default: str
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [(f"cases[{i}]", c.goto) for i, c in enumerate(self.cases)] + [
+            ("default", self.default)]
+
+
+class SetNode(NodeBase):
+    type: Literal["set"]
+    vars: dict[str, Any]
+    next: str
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [("next", self.next)]
+
+
+class HttpNode(NodeBase):
+    type: Literal["http"]
+    method: Literal["GET", "POST"] = "GET"
+    url: str
+    params: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: float = Field(default=3.0, gt=0, le=10)
+    save: dict[str, str] = Field(default_factory=dict,
+                                 description="variable name -> dotted field in the JSON answer")
+    next: str
+    on_failure: str
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [("next", self.next), ("on_failure", self.on_failure)]
+
+
+class Branch(Strict):
+    name: str
+    share: int = Field(ge=0, le=100)
+    goto: str
+
+
+class SplitNode(NodeBase):
+    type: Literal["split"]
+    branches: Annotated[list[Branch], Field(min_length=2)]
+
+    @model_validator(mode="after")
+    def _shares(self) -> SplitNode:
+        total = sum(b.share for b in self.branches)
+        if total != 100:
+            raise ValueError(f"branch shares add up to {total}, not 100")
+        return self
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [(f"branches[{b.name}]", b.goto) for b in self.branches]
+
+
+class TransferNode(NodeBase):
+    type: Literal["transfer"]
+    to: str = Field(description="an E.164 number, sip:user@host or client:identity (a template)")
+    say: Prompts = Field(default_factory=list)
+    caller_id: str | None = None
+    timeout: int = Field(default=30, ge=5, le=600)
+    context: dict[str, str] | None = Field(
+        default=None, description="what the agent is told; default: every call variable")
+    whisper: bool = True
+    on_failure: str | None = None
+
+    @field_validator("say", mode="before")
+    @classmethod
+    def _as_prompts(cls, v: Any) -> Any:
+        return _prompts(v)
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [("on_failure", self.on_failure)] if self.on_failure else []
+
+    def waits_for_caller(self) -> bool:
+        return True
+
+
+class HangupNode(NodeBase):
+    type: Literal["hangup"]
+    say: Prompts = Field(default_factory=list)
+    outcome: Literal["self-served", "failed", "abandoned"] = "self-served"
+
+    @field_validator("say", mode="before")
+    @classmethod
+    def _as_prompts(cls, v: Any) -> Any:
+        return _prompts(v)
+
+    def waits_for_caller(self) -> bool:
+        return True
+
+
+Node = Annotated[
+    SayNode | PlayNode | MenuNode | CollectNode | SwitchNode | SetNode | HttpNode | SplitNode
+    | TransferNode | HangupNode,
+    Field(discriminator="type"),
+]
+NODE_MODELS: dict[str, type[NodeBase]] = {
+    m.model_fields["type"].annotation.__args__[0]: m  # type: ignore[union-attr]
+    for m in (SayNode, PlayNode, MenuNode, CollectNode, SwitchNode, SetNode, HttpNode, SplitNode,
+              TransferNode, HangupNode)
+}
+HUMAN_NODE_TYPES = {"transfer"}
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HOURS_RANGE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class Holiday(Strict):
+    date: dt.date
+    name: str | None = None
+
+
+class FlowModel(Strict):
+    flow: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    description: str | None = None
+    timezone: str = "UTC"
+    language: str = "en-US"
+    voice: str | None = None
+    human: str | None = Field(default=None, description="number or SIP URI of last resort")
+    start: str
+    hours: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+    holidays: list[Holiday] = Field(default_factory=list)
+    nodes: dict[str, Node]
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _holiday_dates(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [{"date": h} if isinstance(h, str | dt.date) else h for h in v]
+        return v
+
+    @field_validator("hours", mode="before")
+    @classmethod
+    def _hours_lists(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {name: {day: ([r] if isinstance(r, str) else r) for day, r in (days or {}).items()}
+                    if isinstance(days, dict) else days for name, days in v.items()}
+        return v
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_valid(cls, v: dict[str, dict[str, list[str]]]) -> dict[str, dict[str, list[str]]]:
+        for name, days in v.items():
+            for spec, ranges in days.items():
+                expand_days(spec)  # raises ValueError with a clear message
+                for r in ranges:
+                    if r != "closed" and not HOURS_RANGE.match(r):
+                        raise ValueError(f"hours {name!r} {spec}: {r!r} is not HH:MM-HH:MM")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_known(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @field_validator("nodes")
+    @classmethod
+    def _node_names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for name in v:
+            if not re.match(NODE_NAME, str(name)):
+                raise ValueError(f"node name {name!r} must be letters, digits, _ or -")
+        return v
+
+
+def expand_days(spec: str) -> list[int]:
+    """'mon-fri' -> [0..4], 'sat' -> [5], 'mon,wed' -> [0, 2]; weekday numbers as datetime."""
+    days: list[int] = []
+    for part in str(spec).lower().split(","):
+        part = part.strip()
+        if "-" in part:
+            a, _, b = part.partition("-")
+            if a not in DAY_NAMES or b not in DAY_NAMES:
+                raise ValueError(f"{spec!r} is not a day range like mon-fri")
+            i, j = DAY_NAMES.index(a), DAY_NAMES.index(b)
+            days.extend(range(i, j + 1) if i <= j else [*range(i, 7), *range(0, j + 1)])
+        elif part in DAY_NAMES:
+            days.append(DAY_NAMES.index(part))
+        else:
+            raise ValueError(f"{spec!r} is not a day (mon..sun) or a range like mon-fri")
+    return days

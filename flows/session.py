@@ -1,0 +1,42 @@
+"""A call's state between webhooks: small, JSON-serialisable, owned by the engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Session:
+    call_sid: str
+    flow: str
+    version: str
+    caller: str
+    called: str
+    started_at: str
+    node: str | None = None  # the node waiting for the caller or for a lookup
+    turn: int = 0
+    attempts: int = 0  # retries used at the waiting node
+    vars: dict[str, Any] = field(default_factory=dict)
+    choices: list[str] = field(default_factory=list)  # what the caller picked, in order
+    tags: dict[str, str] = field(default_factory=dict)  # split node -> branch taken
+    known_caller: bool = False
+    previous_calls: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+    outcome: str | None = None
+    done: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Session:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def new_session(*, call_sid: str, flow: str, version: str, caller: str, called: str,
+                now: dt.datetime) -> Session:
+    return Session(call_sid=call_sid, flow=flow, version=version, caller=caller, called=called,
+                   started_at=now.isoformat())

@@ -1,0 +1,77 @@
+"""Templates and conditions in Jinja2's sandbox: ops text can read call data, never run code."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import TemplateSyntaxError, Undefined
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+_ENV = ImmutableSandboxedEnvironment(undefined=Undefined, autoescape=False)
+
+
+class TemplateError(ValueError):
+    """A template or condition that does not compile or cannot be evaluated."""
+
+
+def check_template(text: str) -> str | None:
+    """The syntax error in a template, or None."""
+    try:
+        _template(text)
+    except TemplateSyntaxError as exc:
+        return f"template error: {exc.message}"
+    return None
+
+
+def check_expression(expr: str) -> str | None:
+    """The syntax error in a condition, or None."""
+    try:
+        _expression(expr)
+    except TemplateSyntaxError as exc:
+        return f"condition error: {exc.message}"
+    return None
+
+
+def render(text: str, context: Mapping[str, Any]) -> str:
+    """Render a template; plain text without markup is returned as is (the common case)."""
+    if "{" not in text:
+        return text
+    try:
+        return " ".join(_template(text).render(context).split())
+    except (TemplateSyntaxError, SecurityError, UndefinedError, TypeError, ValueError,
+            ArithmeticError, AttributeError) as exc:
+        raise TemplateError(str(exc)) from None
+
+
+def evaluate(expr: str, context: Mapping[str, Any]) -> bool:
+    """Evaluate a condition to a bool; an undefined name counts as false, not as an error."""
+    try:
+        value = _expression(expr)(**context)
+    except (TemplateSyntaxError, SecurityError, UndefinedError, TypeError, ValueError,
+            ArithmeticError, AttributeError) as exc:
+        raise TemplateError(str(exc)) from None
+    return bool(value) and not isinstance(value, Undefined)
+
+
+def render_value(value: Any, context: Mapping[str, Any]) -> Any:
+    """Render strings inside nested data (a set node's vars, an http body)."""
+    if isinstance(value, str):
+        return render(value, context)
+    if isinstance(value, dict):
+        return {k: render_value(v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_value(v, context) for v in value]
+    return value
+
+
+@lru_cache(maxsize=4096)
+def _template(text: str):  # noqa: ANN202 - jinja2 Template
+    return _ENV.from_string(text)
+
+
+@lru_cache(maxsize=4096)
+def _expression(expr: str):  # noqa: ANN202 - jinja2 TemplateExpression
+    return _ENV.compile_expression(expr, undefined_to_none=False)

@@ -1,0 +1,187 @@
+"""Settings: config.toml, then environment variables on top. Every setting is documented there."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    # environment variable -> (section, key)
+    "PUBLIC_BASE_URL": ("server", "public_base_url"),
+    "IVR_TRUST_PROXY": ("server", "trust_proxy"),
+    "IVR_INSTANCE_PATH": ("server", "instance_path"),
+    "IVR_HOST": ("server", "host"),
+    "IVR_PORT": ("server", "port"),
+    "TWILIO_ACCOUNT_SID": ("twilio", "account_sid"),
+    "TWILIO_AUTH_TOKEN": ("twilio", "auth_token"),
+    "IVR_DEV_SKIP_SIGNATURES": ("twilio", "dev_skip_signatures"),
+    "REDIS_URL": ("redis", "url"),
+    "IVR_REDIS_PREFIX": ("redis", "key_prefix"),
+    "DATABASE_URL": ("database", "url"),
+    "IVR_FLOWS_DIR": ("flows", "directory"),
+    "IVR_DEFAULT_FLOW": ("flows", "default"),
+    "IVR_FALLBACK_NUMBER": ("fallback", "number"),
+}
+
+
+class ConfigError(ValueError):
+    """A setting is missing, of the wrong type, or unknown (named with its file or variable)."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    public_base_url: str = ""
+    trust_proxy: bool = False
+    host: str = "127.0.0.1"
+    port: int = 5000
+    instance_path: str = "instance"
+
+
+@dataclass(frozen=True)
+class TwilioConfig:
+    account_sid: str = ""
+    auth_token: str = ""
+    dev_skip_signatures: bool = False
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    url: str = ""
+    key_prefix: str = "ivr:"
+    session_ttl: int = 4 * 3600
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class FlowsConfig:
+    directory: str = "flows/examples"
+    default: str = "company"
+    reload_interval: float = 2.0
+    numbers: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FallbackConfig:
+    number: str = ""
+    message: str = ("We're sorry, we're having trouble right now. "
+                    "Connecting you to someone who can help.")
+    goodbye: str = "We're sorry, we're having trouble right now. Please call again later. Goodbye."
+    voice: str = ""
+    language: str = "en-US"
+
+
+@dataclass(frozen=True)
+class LookupConfig:
+    max_timeout: float = 5.0
+    max_bytes: int = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    twilio: TwilioConfig = field(default_factory=TwilioConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    flows: FlowsConfig = field(default_factory=FlowsConfig)
+    fallback: FallbackConfig = field(default_factory=FallbackConfig)
+    lookup: LookupConfig = field(default_factory=LookupConfig)
+    base_dir: str = "."
+
+    def path(self, value: str) -> Path:
+        """A path setting resolved against the folder of the config file."""
+        p = Path(value)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    @property
+    def instance_dir(self) -> Path:
+        return self.path(self.server.instance_path)
+
+    @property
+    def flows_dir(self) -> Path:
+        return self.path(self.flows.directory)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.instance_dir.resolve() / 'ivr.sqlite3'}"
+
+    def with_section(self, section: str, **values: Any) -> Config:
+        return replace(self, **{section: replace(getattr(self, section), **values)})
+
+
+def find_config_file(env: Mapping[str, str]) -> Path | None:
+    if env.get("IVR_CONFIG"):
+        return Path(env["IVR_CONFIG"])
+    here = Path.cwd() / "config.toml"
+    return here if here.exists() else None
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read config.toml (if any) and apply environment overrides."""
+    env = os.environ if env is None else env
+    file = Path(path) if path else find_config_file(env)
+    data: dict[str, Any] = {}
+    base_dir = Path.cwd()
+    if file is not None:
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{file}: {exc}") from None
+        base_dir = file.resolve().parent
+    sections: dict[str, Any] = {}
+    for f in fields(Config):
+        if f.name == "base_dir":
+            continue
+        cls = type(f.default_factory())  # type: ignore[misc]
+        sections[f.name] = _section(cls, data.pop(f.name, {}), f"{file}: [{f.name}]")
+    if data:
+        raise ConfigError(f"{file}: unknown section(s) {', '.join(sorted(data))}")
+    config = Config(base_dir=str(base_dir), **sections)
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if env.get(var, "") != "":
+            value = _coerce(getattr(getattr(config, section), key), env[var], var)
+            config = config.with_section(section, **{key: value})
+    return config
+
+
+def _section(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
+    default = cls()
+    out = {}
+    for key, value in values.items():
+        expected = getattr(default, key)
+        if isinstance(expected, bool) and not isinstance(value, bool) or \
+                isinstance(expected, int | float) and not isinstance(value, int | float) or \
+                isinstance(expected, str) and not isinstance(value, str) or \
+                isinstance(expected, dict) and not isinstance(value, dict):
+            raise ConfigError(f"{where} {key} should be a {type(expected).__name__}")
+        out[key] = value
+    return cls(**out)
+
+
+def _coerce(current: Any, raw: str, var: str) -> Any:
+    if isinstance(current, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{var}={raw!r} should be true or false")
+    if isinstance(current, int | float):
+        try:
+            return type(current)(raw)
+        except ValueError:
+            raise ConfigError(f"{var}={raw!r} should be a number") from None
+    return raw
