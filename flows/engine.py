@@ -1,4 +1,7 @@
-"""The flow engine: step(flow, session, event, now) -> (session, actions). Pure: no I/O, no clock."""
+"""The flow engine: step(flow, session, event, now) -> (session, actions).
+
+Pure: no I/O, no clock.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +14,21 @@ from typing import Any
 from . import actions as act
 from . import hours
 from .errors import FlowRuntimeError
-from .events import (CallStarted, DigitsEntered, Event, LookupDone, NoInput, Repeat,
-                     TransferEnded)
+from .events import CallStarted, DigitsEntered, Event, LookupDone, NoInput, Repeat, TransferEnded
 from .loader import Flow
-from .schema import (CollectNode, HangupNode, HttpNode, MenuNode, NodeBase, PlayNode, Prompt,
-                     SayNode, SetNode, SplitNode, SwitchNode, TransferNode)
+from .schema import (
+    CollectNode,
+    HangupNode,
+    HttpNode,
+    MenuNode,
+    PlayNode,
+    Prompt,
+    SayNode,
+    SetNode,
+    SplitNode,
+    SwitchNode,
+    TransferNode,
+)
 from .templates import TemplateError, evaluate, render, render_value
 from .validators import digits_valid
 
@@ -251,7 +264,6 @@ class _Run:
         return chosen.goto
 
     def node_transfer(self, name: str, node: TransferNode, pending: list[act.Action]) -> None:
-        ctx = self.context()
         target = self.text(name, node.to, "to")
         kind = "sip" if target.startswith("sip:") else \
             "client" if target.startswith("client:") else "number"
@@ -264,7 +276,7 @@ class _Run:
         self.emit(pending + self.prompts(name, node.say))
         self.session.turn += 1
         self.session.node = name
-        caller_id = render(node.caller_id, ctx) if node.caller_id else None
+        caller_id = self.text(name, node.caller_id, "caller_id") if node.caller_id else None
         self.out.append(act.Dial(node=name, turn=self.session.turn, target=target, kind=kind,
                                  timeout=node.timeout, caller_id=caller_id,
                                  context={k: v for k, v in context.items() if v},

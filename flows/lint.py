@@ -1,4 +1,4 @@
-"""Checks that go beyond the schema: references, reachability, loops, a way to a human, templates."""
+"""Checks beyond the schema: references, reachability, loops, a way to a human, templates."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def lint(model: FlowModel, lines: dict[Path, int], filename: str) -> list[Proble
     for name, node in nodes.items():
         for field, target in node.targets():
             if target not in nodes:
-                report(_field_loc(name, field), f"node {name!r} {field} goes to unknown node "
+                report(_field_loc(name, node, field), f"node {name!r} {field} goes to unknown node "
                                                 f"{target!r}")
     if model.human and not TARGET.match(model.human):
         report(("human",), f"human {model.human!r} is not an E.164 number, sip: or client: target")
@@ -38,9 +38,16 @@ def lint(model: FlowModel, lines: dict[Path, int], filename: str) -> list[Proble
     return out
 
 
-def _field_loc(node: str, field: str) -> Path:
-    head, _, _ = field.partition("[")
-    return ("nodes", node, head)
+def _field_loc(name: str, node: NodeBase, field: str) -> Path:
+    """Where a reference is written: options[1] is the goto of the option with key 1,
+    cases[0] the first case, branches[a] the branch named a; else the field itself."""
+    head, _, inner = field.partition("[")
+    inner = inner.rstrip("]")
+    attr = {"options": "key", "branches": "name"}.get(head)
+    for i, item in enumerate(getattr(node, head, None) or [] if inner else []):
+        if (getattr(item, attr) if attr else str(i)) == inner:
+            return ("nodes", name, head, i, "goto")
+    return ("nodes", name, head)
 
 
 def graph_edges(nodes: dict[str, NodeBase]) -> dict[str, list[str]]:

@@ -1,4 +1,4 @@
-"""Load a flow file into a checked, immutable, versioned Flow, or refuse it with file:line errors."""
+"""Load a flow file as a checked, immutable, versioned Flow, or refuse it with file:line errors."""
 
 from __future__ import annotations
 
@@ -77,7 +77,10 @@ def _schema_problems(exc: ValidationError, data: Any, lines: dict[Path, int],
     problems: list[Problem] = []
     seen: set[tuple[int, str]] = set()
     for err in exc.errors():
-        loc = _real_path(data, tuple(err["loc"]))
+        at = getattr(err.get("ctx", {}).get("error"), "at", ())  # a FieldProblem's exact field
+        if err["type"] == "union_tag_invalid":
+            at = ("type",)
+        loc = _real_path(data, tuple(err["loc"]) + tuple(at))
         message = _describe(err, loc)
         key = (line_for(lines, loc), message)
         if key not in seen:
@@ -91,10 +94,8 @@ def _real_path(data: Any, loc: tuple[Any, ...]) -> Path:
     out: list[str | int] = []
     cur = data
     for part in loc:
-        if isinstance(cur, dict) and part in cur:
-            out.append(part)
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
+        in_dict = isinstance(cur, dict) and part in cur
+        if in_dict or isinstance(cur, list) and isinstance(part, int) and part < len(cur):
             out.append(part)
             cur = cur[part]
         elif isinstance(cur, dict) and isinstance(part, str) and part not in cur \
@@ -112,7 +113,8 @@ def _describe(err: dict[str, Any], loc: Path) -> str:
         return f"{where}: unknown field (check the spelling)"
     if err["type"] == "union_tag_invalid":
         kinds = err.get("ctx", {}).get("expected_tags", "")
-        return f"{where}: unknown node type {err['input']!r} (expected one of {kinds})"
+        tag = err.get("ctx", {}).get("tag", err["input"])
+        return f"{where}: unknown node type {tag!r} (expected one of {kinds})"
     if err["type"] == "union_tag_not_found":
         return f"{where}: a node needs a type"
     msg = msg.removeprefix("Value error, ")

@@ -15,6 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 NODE_NAME = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 
 
+class FieldProblem(ValueError):
+    """A check across fields that knows which one (path below the model) to blame, so the
+    loader reports the line to edit rather than the node's first line."""
+
+    def __init__(self, message: str, *at: str | int):
+        super().__init__(message)
+        self.at = at
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -100,7 +109,8 @@ class MenuNode(NodeBase):
     prompt: Annotated[Prompts, Field(min_length=1)]
     options: Annotated[list[MenuOption], Field(min_length=1)]
     timeout: int = Field(default=5, ge=1, le=60)
-    no_input: Prompts = Field(default_factory=lambda: [Prompt(say="Sorry, I didn't hear a choice.")])
+    no_input: Prompts = Field(
+        default_factory=lambda: [Prompt(say="Sorry, I didn't hear a choice.")])
     no_match: Prompts = Field(
         default_factory=lambda: [Prompt(say="Sorry, that isn't one of the choices.")])
     retries: int = Field(default=2, ge=0, le=5)
@@ -115,10 +125,12 @@ class MenuNode(NodeBase):
 
     @model_validator(mode="after")
     def _distinct_keys(self) -> MenuNode:
-        keys = [o.key for o in self.options]
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
-        if dupes:
-            raise ValueError(f"key {dupes[0]!r} is used by more than one option")
+        seen: set[str] = set()
+        for i, option in enumerate(self.options):
+            if option.key in seen:
+                raise FieldProblem(f"key {option.key!r} is used by more than one option",
+                                   "options", i, "key")
+            seen.add(option.key)
         return self
 
     def targets(self) -> list[tuple[str, str]]:
@@ -140,7 +152,8 @@ class CollectNode(NodeBase):
     pattern: str | None = None
     invalid: Prompts = Field(
         default_factory=lambda: [Prompt(say="Sorry, that number doesn't look right.")])
-    no_input: Prompts = Field(default_factory=lambda: [Prompt(say="Sorry, I didn't hear anything.")])
+    no_input: Prompts = Field(
+        default_factory=lambda: [Prompt(say="Sorry, I didn't hear anything.")])
     retries: int = Field(default=2, ge=0, le=5)
     next: str
     fallback: str
@@ -165,7 +178,7 @@ class CollectNode(NodeBase):
     @model_validator(mode="after")
     def _lengths(self) -> CollectNode:
         if self.min_digits > self.max_digits:
-            raise ValueError("min_digits is larger than max_digits")
+            raise FieldProblem("min_digits is larger than max_digits", "min_digits")
         return self
 
     def targets(self) -> list[tuple[str, str]]:
@@ -230,7 +243,7 @@ class SplitNode(NodeBase):
     def _shares(self) -> SplitNode:
         total = sum(b.share for b in self.branches)
         if total != 100:
-            raise ValueError(f"branch shares add up to {total}, not 100")
+            raise FieldProblem(f"branch shares add up to {total}, not 100", "branches")
         return self
 
     def targets(self) -> list[tuple[str, str]]:
@@ -263,7 +276,7 @@ class TransferNode(NodeBase):
 class HangupNode(NodeBase):
     type: Literal["hangup"]
     say: Prompts = Field(default_factory=list)
-    outcome: Literal["self-served", "failed", "abandoned"] = "self-served"
+    outcome: Literal["self-served", "closed", "failed", "abandoned"] = "self-served"
 
     @field_validator("say", mode="before")
     @classmethod
@@ -318,7 +331,7 @@ class FlowModel(Strict):
     @classmethod
     def _hours_lists(cls, v: Any) -> Any:
         if isinstance(v, dict):
-            return {name: {day: ([r] if isinstance(r, str) else r) for day, r in (days or {}).items()}
+            return {name: {day: ([r] if isinstance(r, str) else r) for day, r in days.items()}
                     if isinstance(days, dict) else days for name, days in v.items()}
         return v
 
@@ -327,10 +340,15 @@ class FlowModel(Strict):
     def _hours_valid(cls, v: dict[str, dict[str, list[str]]]) -> dict[str, dict[str, list[str]]]:
         for name, days in v.items():
             for spec, ranges in days.items():
-                expand_days(spec)  # raises ValueError with a clear message
+                try:
+                    expand_days(spec)
+                except ValueError as exc:
+                    raise FieldProblem(str(exc), name, spec) from None
                 for r in ranges:
-                    if r != "closed" and not HOURS_RANGE.match(r):
-                        raise ValueError(f"hours {name!r} {spec}: {r!r} is not HH:MM-HH:MM")
+                    if r != "closed" and not _range_ok(r):
+                        raise FieldProblem(f"{r!r} is not HH:MM-HH:MM with the start before the "
+                                           "end, within 00:00-24:00 (split a range that "
+                                           "crosses midnight in two)", name, spec)
         return v
 
     @field_validator("timezone")
@@ -351,6 +369,14 @@ class FlowModel(Strict):
             if not re.match(NODE_NAME, str(name)):
                 raise ValueError(f"node name {name!r} must be letters, digits, _ or -")
         return v
+
+
+def _range_ok(r: str) -> bool:
+    m = HOURS_RANGE.match(r)
+    if not m:
+        return False
+    start, end = (int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4]))
+    return start < end <= 24 * 60
 
 
 def expand_days(spec: str) -> list[int]:

@@ -6,11 +6,25 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, Undefined
+from jinja2 import TemplateSyntaxError, Undefined, pass_context
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-_ENV = ImmutableSandboxedEnvironment(undefined=Undefined, autoescape=False)
+
+@pass_context
+def _finalize(_ctx: Any, value: Any) -> Any:
+    """Needing the context stops Jinja folding constant output at compile time, where
+    `{{ "a" * 10**10 }}` would hang the loader instead of a (bounded) render."""
+    return value
+
+
+# optimized=False: no constant folding while a file is only being checked.
+_ENV = ImmutableSandboxedEnvironment(undefined=Undefined, autoescape=False, optimized=False,
+                                     finalize=_finalize)
+# Only plain helpers; cycler, joiner, lipsum and namespace would print Python object reprs.
+_ENV.globals = {"range": _ENV.globals["range"], "dict": dict}
+_ERRORS = (TemplateSyntaxError, SecurityError, UndefinedError, TypeError, ValueError,
+           ArithmeticError, AttributeError, LookupError)
 
 
 class TemplateError(ValueError):
@@ -41,8 +55,7 @@ def render(text: str, context: Mapping[str, Any]) -> str:
         return text
     try:
         return " ".join(_template(text).render(context).split())
-    except (TemplateSyntaxError, SecurityError, UndefinedError, TypeError, ValueError,
-            ArithmeticError, AttributeError) as exc:
+    except _ERRORS as exc:
         raise TemplateError(str(exc)) from None
 
 
@@ -50,8 +63,7 @@ def evaluate(expr: str, context: Mapping[str, Any]) -> bool:
     """Evaluate a condition to a bool; an undefined name counts as false, not as an error."""
     try:
         value = _expression(expr)(**context)
-    except (TemplateSyntaxError, SecurityError, UndefinedError, TypeError, ValueError,
-            ArithmeticError, AttributeError) as exc:
+    except _ERRORS as exc:
         raise TemplateError(str(exc)) from None
     return bool(value) and not isinstance(value, Undefined)
 

@@ -7,7 +7,7 @@ import re
 
 def luhn_ok(digits: str) -> bool:
     """The Luhn (mod 10) checksum used by card and many account numbers."""
-    if not digits.isdigit() or len(digits) < 2:
+    if not _ascii_digits(digits) or len(digits) < 2:
         return False
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -18,9 +18,14 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _ascii_digits(text: str) -> bool:
+    """0-9 only: str.isdigit() also accepts '²' or '１', which int() or a CRM would choke on."""
+    return text.isascii() and text.isdigit()
+
+
 def digits_valid(digits: str, *, min_digits: int, max_digits: int, luhn: bool,
                  pattern: str | None) -> bool:
-    if not digits.isdigit() or not min_digits <= len(digits) <= max_digits:
+    if not _ascii_digits(digits) or not min_digits <= len(digits) <= max_digits:
         return False
     if luhn and not luhn_ok(digits):
         return False

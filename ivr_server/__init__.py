@@ -1,0 +1,109 @@
+"""The IVR server: a Flask app factory wiring the pure flow engine to Twilio, Redis and SQL."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from flask import Flask
+from sqlalchemy.orm import sessionmaker
+from twilio.request_validator import RequestValidator
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from flows.actions import HttpRequest
+from flows.events import LookupDone
+
+from .calllog import CallLog
+from .clock import Clock, system_clock
+from .config import Config, load_config
+from .db import make_engine, make_session_factory
+from .lookup import HttpLookup
+from .redis_conn import connect
+from .registry import FlowRegistry
+from .sessions import SessionStore
+
+log = logging.getLogger("ivr_server")
+
+
+@dataclass
+class Services:
+    """Everything a webhook needs, created once per app and passed in (no module globals)."""
+
+    config: Config
+    redis: redis.Redis
+    sessions: SessionStore
+    registry: FlowRegistry
+    calllog: CallLog
+    session_factory: sessionmaker
+    validator: RequestValidator
+    clock: Clock
+    lookup: Callable[[HttpRequest], LookupDone]
+
+
+def create_app(config: Config | None = None, *, clock: Clock | None = None,
+               lookup: Callable[[HttpRequest], LookupDone] | None = None,
+               redis_client: redis.Redis | None = None) -> Flask:
+    config = config or load_config()
+    app = Flask(__name__, instance_path=str(config.instance_dir.resolve()))
+    if config.server.trust_proxy:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_port=1,  # type: ignore
+                                x_prefix=1)
+    if redis_client is None:
+        if not config.redis.url:
+            raise RuntimeError("no Redis configured: set REDIS_URL, or start the server with "
+                               "`ivr serve`, which runs an embedded Redis")
+        redis_client = connect(config.redis.url)
+    engine = make_engine(config.database_url)
+    session_factory = make_session_factory(engine)
+    prefix = config.redis.key_prefix
+    services = Services(
+        config=config,
+        redis=redis_client,
+        sessions=SessionStore(redis_client, prefix, config.redis.session_ttl),
+        registry=FlowRegistry(config.flows_dir, redis_client=redis_client,
+                              session_factory=session_factory, prefix=prefix,
+                              reload_interval=config.flows.reload_interval, logger=log),
+        calllog=CallLog(session_factory, redis_client, prefix, log),
+        session_factory=session_factory,
+        validator=RequestValidator(auth_token(config)),
+        clock=clock or system_clock,
+        lookup=lookup or HttpLookup(config.lookup.max_timeout, config.lookup.max_bytes),
+    )
+    app.extensions["ivr"] = services
+    if config.twilio.dev_skip_signatures:
+        log.warning("SIGNATURE CHECKS ARE OFF (IVR_DEV_SKIP_SIGNATURES): anyone can drive "
+                    "calls on this server. Never run it like this where Twilio can reach it.")
+
+    from . import voice
+
+    app.register_blueprint(voice.bp)
+    voice.register_error_handlers(app)
+    return app
+
+
+def auth_token(config: Config) -> str:
+    """The configured token, or one generated once in the instance folder for local use.
+
+    With a generated token real Twilio requests fail the signature check (403) until
+    TWILIO_AUTH_TOKEN is set, which is the safe way to fail; `ivr call` signs with it.
+    """
+    if config.twilio.auth_token:
+        return config.twilio.auth_token
+    path = dev_token_path(config)
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(16)
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    log.warning("TWILIO_AUTH_TOKEN is not set: generated a local token in %s. Requests from "
+                "Twilio will be refused (403) until you set your account's token.", path)
+    return token
+
+
+def dev_token_path(config: Config) -> Path:
+    return config.instance_dir / "dev_auth_token"

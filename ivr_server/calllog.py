@@ -1,0 +1,360 @@
+"""The only writer of the durable call log, built so that a webhook never fails because of it.
+
+Every write is one transaction. When the database is down, the record goes to a Redis
+list (the backlog) and is replayed, in order, by the next write that finds the database
+back. Records are idempotent (calls are upserted by CallSid, events carry an id made
+before the first attempt), so replays and concurrent flushers never double-write. A
+record the database rejects for good moves to a dead-letter list instead of blocking the
+backlog. If Redis fails as well, the record is logged whole at ERROR level: nothing is
+lost silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .models import Call, CallEvent
+
+Record = dict[str, Any]
+
+# Twilio's From for callers who hide their number: the keypad spellings of ANONYMOUS,
+# RESTRICTED, BLOCKED, UNKNOWN and UNAVAILABLE, as well as the words themselves.
+WITHHELD_NUMBERS = frozenset({"266696687", "7378742833", "2562533", "8656696", "86282452253"})
+WITHHELD_WORDS = frozenset({"anonymous", "restricted", "blocked", "unknown", "unavailable",
+                            "private", "withheld"})
+
+# Pops the records a flusher applied, but only while they are still at the head of the
+# list: a second flusher that read the same batch pops nothing, so no unseen record is lost.
+_TRIM_SCRIPT = """
+local n = 0
+for i = 1, #ARGV do
+  if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[i] then break end
+  redis.call('LPOP', KEYS[1])
+  n = n + 1
+end
+return n
+"""
+
+
+def is_withheld(number: str | None) -> bool:
+    """True when the caller's number says nothing about who they are (so: a first-time caller)."""
+    text = (number or "").strip().lower()
+    if not text or text in WITHHELD_WORDS or text.startswith(("client:", "sip:")):
+        return True
+    return text.lstrip("+") in WITHHELD_NUMBERS
+
+
+class CallLog:
+    """Writes calls and their events; never raises into the caller."""
+
+    def __init__(self, session_factory: sessionmaker[Session], redis: Any, key_prefix: str,
+                 logger: logging.Logger | None = None, *, batch_size: int = 500,
+                 retry_after: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._sessions = session_factory
+        self._redis = redis
+        self._log = logger or logging.getLogger(__name__)
+        self.backlog_key = f"{key_prefix}calllog:backlog"
+        self.dead_key = f"{key_prefix}calllog:dead"
+        self._batch_size = batch_size
+        # After a connection failure, skip the database for a few seconds so each webhook
+        # does not wait out another connect timeout.
+        self._retry_after = retry_after
+        self._clock = clock
+        self._down_until = 0.0
+        self._trim = redis.register_script(_TRIM_SCRIPT) if redis is not None else None
+
+    # -- public API -----------------------------------------------------------------------
+
+    def call_started(self, *, call_sid: str, account_sid: str, from_number: str,
+                     to_number: str, direction: str, flow: str | None, version: str | None,
+                     at: datetime) -> None:
+        """Record a new call (status in-progress); a repeat for the same CallSid changes nothing."""
+        self._guarded(call_sid, lambda: {
+            "op": "start", "call_sid": call_sid, "account_sid": account_sid or "",
+            "from_number": from_number or "", "to_number": to_number or "",
+            "direction": direction or "", "flow": flow, "version": version, "at": _iso(at)})
+
+    def add_events(self, call_sid: str, events: list[dict[str, Any]]) -> None:
+        """Append timeline events ({at, node, kind, data}); ids are fixed before the first try."""
+        if not events:
+            return
+        self._guarded(call_sid, lambda: {"op": "events", "call_sid": call_sid, "events": [{
+            "event_id": uuid.uuid4().hex, "at": _iso(ev.get("at")), "node": ev.get("node"),
+            "kind": ev.get("kind") or "event", "data": _json_dict(ev.get("data"))}
+            for ev in events]})
+
+    def call_ended(self, *, call_sid: str, status: str, outcome: str | None,
+                   duration: int | None, at: datetime, tags: dict[str, Any]) -> None:
+        """Record how a call ended; creates the call when its start was never recorded."""
+        self._guarded(call_sid, lambda: {
+            "op": "end", "call_sid": call_sid, "status": status, "outcome": outcome,
+            "duration": int(duration) if duration is not None else None, "at": _iso(at),
+            "tags": _json_dict(tags)})
+
+    def previous_calls(self, from_number: str, before: datetime) -> int:
+        """How many calls this number made before ``before``; 0 if withheld or unknowable."""
+        if is_withheld(from_number) or self._db_resting():
+            return 0
+        try:
+            with self._sessions() as session:
+                return session.scalar(
+                    select(func.count()).select_from(Call).where(
+                        Call.from_number == from_number, Call.started_at < _aware(before))) or 0
+        except Exception as exc:
+            self._note_failure(exc)
+            self._log.error("call log: could not count previous calls of %s: %s",
+                            from_number, exc)
+            return 0
+
+    def flush_backlog(self, limit: int = 500) -> int:
+        """Replay up to ``limit`` queued records in order; returns how many were applied."""
+        try:
+            return self._flush(limit)[0]
+        except Exception:  # pragma: no cover - defensive: never raise into a webhook
+            self._log.exception("call log: flushing the backlog failed")
+            return 0
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _guarded(self, call_sid: str, build: Callable[[], Record]) -> None:
+        try:
+            record = build()
+        except Exception:
+            self._log.exception("call log: could not build a record for %s", call_sid)
+            return
+        record["rid"] = uuid.uuid4().hex  # makes every queued record unique
+        try:
+            self._write(record)
+        except Exception:  # pragma: no cover - defensive: never raise into a webhook
+            self._log.exception("call log: unexpected failure for %s", call_sid)
+            self._to_backlog(record, "unexpected failure")
+
+    def _write(self, record: Record) -> None:
+        if self._redis is not None:
+            if self._db_resting():
+                self._to_backlog(record, "the database failed moments ago")
+                return
+            if not self._flush(self._batch_size)[1]:
+                # Older records are still queued: queue behind them to keep the order.
+                self._to_backlog(record, None)
+                return
+        try:
+            with self._sessions.begin() as session:
+                _apply(session, record)
+        except Exception as exc:
+            self._note_failure(exc)
+            self._to_backlog(record, exc)
+
+    def _to_backlog(self, record: Record, reason: object) -> None:
+        text = json.dumps(record, default=str)
+        if reason is not None:
+            self._log.error("call log: %s record for %s not written (%s); queuing it in %s",
+                            record.get("op"), record.get("call_sid"), reason, self.backlog_key)
+        if self._redis is not None:
+            try:
+                self._redis.rpush(self.backlog_key, text)
+                return
+            except Exception as exc:
+                self._log.error("call log: Redis backlog unavailable too: %s", exc)
+        self._log.error("call log: LOST RECORD for %s: %s", record.get("call_sid"), text)
+
+    # -- the backlog ----------------------------------------------------------------------
+
+    def _flush(self, limit: int) -> tuple[int, bool]:
+        """Apply one batch; returns (records applied, backlog known to be empty now)."""
+        if self._redis is None:
+            return 0, True
+        try:
+            raws = self._redis.lrange(self.backlog_key, 0, max(limit, 1) - 1)
+        except Exception as exc:
+            self._log.warning("call log: cannot read the backlog: %s", exc)
+            return 0, True  # Redis is down: nothing we can replay, write directly
+        if not raws:
+            return 0, True
+        applied = handled = 0
+        try:
+            with self._sessions.begin() as session:
+                for raw in raws:
+                    _apply(session, json.loads(raw))
+            applied = handled = len(raws)
+        except Exception as exc:
+            if self._note_failure(exc):
+                self._log.warning("call log: backlog of %s kept, database unavailable: %s",
+                                  self.backlog_key, exc)
+                return 0, False
+            # One record is bad for good: apply one by one so it cannot block the rest.
+            for raw in raws:
+                try:
+                    with self._sessions.begin() as session:
+                        _apply(session, json.loads(raw))
+                    applied += 1
+                except Exception as one_exc:
+                    if self._note_failure(one_exc):
+                        break
+                    self._dead_letter(raw, one_exc)
+                handled += 1
+        if handled:
+            try:
+                self._trim(keys=[self.backlog_key], args=raws[:handled])
+            except Exception as exc:  # re-applied later, harmlessly: records are idempotent
+                self._log.warning("call log: cannot trim the backlog: %s", exc)
+                return applied, False
+        if applied:
+            self._log.info("call log: replayed %d queued records", applied)
+        return applied, handled == len(raws) and self._backlog_empty()
+
+    def _backlog_empty(self) -> bool:
+        try:
+            return not self._redis.llen(self.backlog_key)
+        except Exception:
+            return True
+
+    def _dead_letter(self, raw: str | bytes, exc: BaseException) -> None:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        self._log.error("call log: record rejected by the database (%s), moved to %s: %s",
+                        exc, self.dead_key, text)
+        try:
+            self._redis.rpush(self.dead_key, text)
+        except Exception as redis_exc:
+            self._log.error("call log: LOST RECORD (%s): %s", redis_exc, text)
+
+    # -- database health ------------------------------------------------------------------
+
+    def _db_resting(self) -> bool:
+        return self._clock() < self._down_until
+
+    def _note_failure(self, exc: BaseException) -> bool:
+        """Start the retry pause if ``exc`` means the database is unreachable; say if it did."""
+        if not _transient(exc):
+            return False
+        self._down_until = self._clock() + self._retry_after
+        return True
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth retrying later (connection, lock, missing schema), not a record the DB rejects."""
+    if isinstance(exc, IntegrityError | DataError):
+        return False
+    return isinstance(exc, DBAPIError | DisconnectionError | PoolTimeoutError)
+
+
+# -- applying records (the same code for direct writes and replays) -----------------------
+
+
+def _apply(session: Session, record: Record) -> None:
+    op = record["op"]
+    if op == "start":
+        _apply_start(session, record)
+    elif op == "events":
+        _apply_events(session, record)
+    elif op == "end":
+        _apply_end(session, record)
+    else:
+        raise ValueError(f"unknown call log record op {op!r}")
+
+
+def _insert(session: Session, table: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"the call log supports SQLite and PostgreSQL, not {dialect}")
+
+
+_DETAILS = ("account_sid", "from_number", "to_number", "direction", "flow", "flow_version",
+            "started_at")
+
+
+def _apply_start(session: Session, r: Record) -> None:
+    stmt = _insert(session, Call).values(
+        call_sid=_clip(r["call_sid"], Call.call_sid), account_sid=_clip(r["account_sid"],
+        Call.account_sid), from_number=_clip(r["from_number"], Call.from_number),
+        to_number=_clip(r["to_number"], Call.to_number),
+        direction=_clip(r["direction"], Call.direction), flow=_clip(r["flow"], Call.flow),
+        flow_version=_clip(r["version"], Call.flow_version), started_at=_dt(r["at"]),
+        status="in-progress", tags={})
+    # Already started: change nothing. Known only from its end (no caller yet): fill in
+    # the details, but keep the status the end recorded.
+    start_seen = Call.from_number.is_not(None)
+    stmt = stmt.on_conflict_do_update(index_elements=["call_sid"], set_={
+        name: case((start_seen, getattr(Call, name)), else_=stmt.excluded[name])
+        for name in _DETAILS})
+    session.execute(stmt)
+
+
+def _apply_events(session: Session, r: Record) -> None:
+    call_sid = _clip(r["call_sid"], CallEvent.call_sid)
+    rows = [{"event_id": ev["event_id"], "call_sid": call_sid, "at": _dt(ev["at"]),
+             "node": _clip(ev.get("node"), CallEvent.node),
+             "kind": _clip(ev["kind"], CallEvent.kind), "data": ev.get("data") or {}}
+            for ev in r["events"]]
+    if rows:
+        session.execute(_insert(session, CallEvent).on_conflict_do_nothing(
+            index_elements=["event_id"]), rows)
+
+
+def _apply_end(session: Session, r: Record) -> None:
+    at, duration = _dt(r["at"]), r.get("duration")
+    stmt = _insert(session, Call).values(
+        call_sid=_clip(r["call_sid"], Call.call_sid), status=_clip(r["status"], Call.status),
+        outcome=_clip(r.get("outcome"), Call.outcome), duration=duration, ended_at=at,
+        # Unknown call: the best guess at its start is its end minus its length.
+        started_at=at - timedelta(seconds=duration or 0), tags=r.get("tags") or {})
+    new = stmt.excluded
+    set_: dict[str, Any] = {
+        "status": new.status, "ended_at": new.ended_at,
+        # A later, less informed status callback must not erase what is known.
+        "outcome": func.coalesce(new.outcome, Call.outcome),
+        "duration": func.coalesce(new.duration, Call.duration)}
+    if r.get("tags"):
+        set_["tags"] = new.tags
+    session.execute(stmt.on_conflict_do_update(index_elements=["call_sid"], set_=set_))
+
+
+# -- values --------------------------------------------------------------------------------
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _iso(value: Any) -> str:
+    """A UTC ISO timestamp; naive datetimes are taken to be UTC, a missing one is now."""
+    if value is None:
+        value = datetime.now(UTC)
+    elif isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return _aware(value).isoformat()
+
+
+def _dt(text: str) -> datetime:
+    return _aware(datetime.fromisoformat(text))
+
+
+def _json_dict(value: Any) -> dict[str, Any]:
+    """A JSON-safe copy, so a direct write and a replay from Redis store the same thing."""
+    if value is None:
+        return {}
+    plain = json.loads(json.dumps(value, default=str))
+    return plain if isinstance(plain, dict) else {"value": plain}
+
+
+def _clip(value: str | None, column: Any) -> str | None:
+    """Cut text to its column's length: PostgreSQL would reject the whole record otherwise."""
+    if value is None:
+        return None
+    text, length = str(value), column.type.length
+    return text[:length] if length and len(text) > length else text

@@ -1,0 +1,42 @@
+"""Performs the engine's HTTP lookups (a CRM): bounded in time and size, never raising."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import requests
+
+from flows.actions import HttpRequest
+from flows.events import LookupDone
+
+
+class HttpLookup:
+    def __init__(self, max_timeout: float, max_bytes: int):
+        self.max_timeout, self.max_bytes = max_timeout, max_bytes
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = "ivr-server lookup"
+
+    def __call__(self, request: HttpRequest) -> LookupDone:
+        started = time.perf_counter()
+        timeout = min(request.timeout, self.max_timeout)
+
+        def done(ok: bool, **kw: object) -> LookupDone:
+            elapsed = round((time.perf_counter() - started) * 1000, 1)
+            return LookupDone(ok=ok, elapsed_ms=elapsed, **kw)  # type: ignore[arg-type]
+
+        try:
+            with self.session.request(request.method, request.url, params=request.params or None,
+                                      json=request.body, headers=request.headers or None,
+                                      timeout=timeout, stream=True, allow_redirects=False) as resp:
+                body = resp.raw.read(self.max_bytes + 1, decode_content=True)
+                if len(body) > self.max_bytes:
+                    return done(False, status=resp.status_code, error="answer too large")
+                if not 200 <= resp.status_code < 300:
+                    return done(False, status=resp.status_code, error=f"HTTP {resp.status_code}")
+                data = json.loads(body) if body else None
+                return done(True, status=resp.status_code, data=data)
+        except requests.Timeout:
+            return done(False, error=f"timed out after {timeout}s")
+        except (requests.RequestException, ValueError, OSError) as exc:
+            return done(False, error=f"{type(exc).__name__}: {exc}"[:200])

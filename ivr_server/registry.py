@@ -1,0 +1,182 @@
+"""Which version of which flow serves a call.
+
+New calls get the newest valid version of a flow file; a call in progress keeps the
+version (content hash) it started on, fetched from Redis or SQL if this process never
+saw it. A broken edit is refused and logged while the last good version keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
+
+from flows.errors import FlowError, FlowLoadError
+from flows.loader import Flow, load_flow_file, load_flow_text, version_of
+
+from .models import FlowVersion
+
+SOURCE_TTL = 7 * 24 * 3600
+
+
+class UnknownFlow(FlowError):
+    """No live version of the named flow (never loaded, or every version was broken)."""
+
+
+@dataclass
+class _FileState:
+    stamp: tuple[float, int]
+    flow_name: str | None = None
+    problems: tuple[str, ...] = ()
+
+
+class FlowRegistry:
+    def __init__(self, directory: Path, *, redis_client: redis.Redis,
+                 session_factory: sessionmaker, prefix: str, reload_interval: float,
+                 logger: logging.Logger | None = None):
+        self.directory = directory
+        self.redis, self.session_factory, self.prefix = redis_client, session_factory, prefix
+        self.reload_interval = reload_interval
+        self.log = logger or logging.getLogger(__name__)
+        self._live: dict[str, Flow] = {}
+        self._versions: dict[tuple[str, str], Flow] = {}
+        self._files: dict[Path, _FileState] = {}
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    # -- public ---------------------------------------------------------------------------
+
+    def current(self, name: str) -> Flow:
+        self.refresh()
+        flow = self._live.get(name)
+        if flow is None:
+            flow = self._latest_stored(name)
+            if flow is None:
+                raise UnknownFlow(f"no valid version of flow {name!r} in {self.directory}")
+        return flow
+
+    def version(self, name: str, version: str) -> Flow:
+        flow = self._versions.get((name, version))
+        if flow is None:
+            flow = self._stored(name, version)
+        return flow
+
+    def live(self) -> dict[str, Flow]:
+        self.refresh()
+        return dict(self._live)
+
+    def problems(self) -> dict[str, tuple[str, ...]]:
+        """Files currently refused, with their file:line problems."""
+        return {str(p): st.problems for p, st in self._files.items() if st.problems}
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked < self.reload_interval:
+            return
+        with self._lock:
+            if not force and now - self._checked < self.reload_interval:
+                return
+            self._checked = now
+            for path in sorted(self.directory.glob("*.yaml")):
+                if path.name.endswith(".test.yaml"):
+                    continue
+                self._refresh_file(path)
+
+    # -- loading --------------------------------------------------------------------------
+
+    def _refresh_file(self, path: Path) -> None:
+        try:
+            st = path.stat()
+        except OSError:
+            return
+        stamp = (st.st_mtime, st.st_size)
+        known = self._files.get(path)
+        if known and known.stamp == stamp:
+            return
+        try:
+            flow = load_flow_file(path)
+        except FlowLoadError as exc:
+            problems = tuple(str(p) for p in exc.problems)
+            self._files[path] = _FileState(stamp, known.flow_name if known else None, problems)
+            self.log.error("flow file refused, the last good version keeps serving:\n%s",
+                           "\n".join(problems))
+            return
+        owner = next((p for p, s in self._files.items()
+                      if s.flow_name == flow.name and p != path and not s.problems), None)
+        if owner is not None:
+            msg = f"{path}:1: flow {flow.name!r} is already defined in {owner}"
+            self._files[path] = _FileState(stamp, None, (msg,))
+            self.log.error(msg)
+            return
+        self._files[path] = _FileState(stamp, flow.name)
+        for warning in flow.warnings:
+            self.log.warning("%s", warning)
+        previous = self._live.get(flow.name)
+        self._remember(flow)
+        self._live[flow.name] = flow
+        if previous is None or previous.version != flow.version:
+            self.log.info("flow %s is live at version %s (%s)", flow.name, flow.version, path)
+
+    def _remember(self, flow: Flow) -> None:
+        self._versions[(flow.name, flow.version)] = flow
+        try:
+            self.redis.set(self._key(flow.name, flow.version), flow.source, ex=SOURCE_TTL)
+        except redis.RedisError:
+            self.log.warning("could not copy flow %s@%s to redis", flow.name, flow.version)
+        try:
+            with self.session_factory.begin() as db:
+                exists = db.scalar(select(FlowVersion.id).where(
+                    FlowVersion.flow == flow.name, FlowVersion.version == flow.version))
+                if exists is None:
+                    db.add(FlowVersion(flow=flow.name, version=flow.version, source=flow.source,
+                                       path=flow.file))
+        except SQLAlchemyError:
+            self.log.warning("could not store flow %s@%s in the database", flow.name,
+                             flow.version)
+
+    def _key(self, name: str, version: str) -> str:
+        return f"{self.prefix}flowsrc:{name}:{version}"
+
+    def _stored(self, name: str, version: str) -> Flow:
+        source: str | None = None
+        try:
+            source = self.redis.get(self._key(name, version))
+        except redis.RedisError:
+            source = None
+        if source is None:
+            try:
+                with self.session_factory() as db:
+                    source = db.scalar(select(FlowVersion.source).where(
+                        FlowVersion.flow == name, FlowVersion.version == version))
+            except SQLAlchemyError:
+                source = None
+        if source is None or version_of(source) != version:
+            raise UnknownFlow(f"flow {name!r} version {version} is not stored anywhere")
+        flow = load_flow_text(source, f"{name}@{version}")
+        self._versions[(name, version)] = flow
+        return flow
+
+    def _latest_stored(self, name: str) -> Flow | None:
+        """At start-up with a broken file: the newest version that was ever good."""
+        try:
+            with self.session_factory() as db:
+                row = db.execute(select(FlowVersion.version, FlowVersion.source)
+                                 .where(FlowVersion.flow == name)
+                                 .order_by(FlowVersion.id.desc()).limit(1)).first()
+        except SQLAlchemyError:
+            return None
+        if row is None:
+            return None
+        flow = load_flow_text(row.source, f"{name}@{row.version}")
+        self._versions[(name, flow.version)] = flow
+        self._live[name] = flow
+        self.log.warning("flow %s: serving stored version %s (its file is broken)", name,
+                         flow.version)
+        return flow

@@ -1,0 +1,92 @@
+"""How simulated Twilio requests reach the server: in-process (tests) or over HTTP (`ivr call`).
+
+Both transports take URLs in the server's *public* URL space, the one Twilio
+signs, so a signature computed here checks out on the server exactly as a real
+Twilio request's would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+from twilio.request_validator import RequestValidator
+
+
+class TransportError(RuntimeError):
+    """The request could not be delivered (connection refused, timeout, a URL off the server)."""
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status: int
+    body: str
+    content_type: str
+
+
+class Transport(Protocol):
+    base_url: str  # the public base URL: requests are signed against URLs under it
+
+    def send(self, method: str, url: str, params: Mapping[str, str],
+             headers: Mapping[str, str]) -> HttpResult: ...
+
+
+def twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
+    """X-Twilio-Signature for a request: HMAC-SHA1 over URL + sorted POST params, base64."""
+    return RequestValidator(auth_token).compute_signature(url, dict(params))
+
+
+def _strip(base: str) -> str:
+    return base.rstrip("/")
+
+
+class InProcessTransport:
+    """Calls a Flask app through its test client, so request.url equals base_url + path."""
+
+    def __init__(self, app: Any, base_url: str = "https://ivr.example.test"):
+        self.app = app
+        self.base_url = _strip(base_url)
+        self.client = app.test_client()
+
+    def send(self, method: str, url: str, params: Mapping[str, str],
+             headers: Mapping[str, str]) -> HttpResult:
+        if not (url == self.base_url or url.startswith(self.base_url + "/")
+                or url.startswith(self.base_url + "?")):
+            raise TransportError(f"{url} is not on the server under test ({self.base_url})")
+        path = url[len(self.base_url):] or "/"
+        kwargs: dict[str, Any] = {"method": method, "base_url": self.base_url,
+                                  "headers": dict(headers)}
+        if method == "POST":
+            kwargs["data"] = dict(params)
+        resp = self.client.open(path, **kwargs)
+        try:
+            body = resp.get_data(as_text=True)
+        finally:
+            resp.close()
+        return HttpResult(resp.status_code, body, resp.headers.get("Content-Type", ""))
+
+
+class HttpTransport:
+    """Sends to a running server. `base_url` is where to connect; `public_base_url` (if the
+    server sits behind a tunnel or proxy) is the URL space Twilio would use and sign."""
+
+    def __init__(self, base_url: str, *, public_base_url: str | None = None,
+                 timeout: float = 10.0, session: requests.Session | None = None):
+        self.connect_url = _strip(base_url)
+        self.base_url = _strip(public_base_url or base_url)
+        self.timeout = timeout
+        self.session = session or requests.Session()
+
+    def send(self, method: str, url: str, params: Mapping[str, str],
+             headers: Mapping[str, str]) -> HttpResult:
+        real = self.connect_url + url[len(self.base_url):] \
+            if url.startswith(self.base_url) else url
+        try:
+            resp = self.session.request(method, real, data=dict(params) if method == "POST"
+                                        else None, headers=dict(headers), timeout=self.timeout,
+                                        allow_redirects=False)
+        except requests.RequestException as exc:
+            raise TransportError(f"{method} {real}: {exc}") from None
+        return HttpResult(resp.status_code, resp.text, resp.headers.get("Content-Type", ""))

@@ -1,0 +1,112 @@
+"""Render engine actions as TwiML. The only module that knows TwiML's shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import quote, urlencode
+
+from twilio.twiml.voice_response import Client, Dial, Gather, Sip, VoiceResponse
+
+from flows import actions as act
+
+SIP_HEADERS_MAX = 1000  # Twilio caps custom SIP headers; keep well under it
+
+
+def render(actions: Iterable[act.Action]) -> str:
+    response = VoiceResponse()
+    for action in actions:
+        if isinstance(action, act.Say | act.Play | act.Pause):
+            _prompt(response, action)
+        elif isinstance(action, act.Gather):
+            response.append(_gather(action))
+            # Twilio calls the action on an empty result; should it ever fall through, ask again.
+            response.redirect(_input_url(action, timed_out=True), method="POST")
+        elif isinstance(action, act.Dial):
+            response.append(_dial(action))
+        elif isinstance(action, act.Hangup):
+            response.hangup()
+    return str(response)
+
+
+def say_then_dial(message: str, target: str | None, goodbye: str, voice: str | None,
+                  language: str | None) -> str:
+    """The safe path: an apology and a person, or a polite goodbye when there is nobody."""
+    response = VoiceResponse()
+    if target:
+        response.say(message, voice=voice or None, language=language or None)
+        dial = Dial(timeout=30)
+        _dial_target(dial, target, {})
+        response.append(dial)
+    else:
+        response.say(goodbye, voice=voice or None, language=language or None)
+    response.hangup()
+    return str(response)
+
+
+def say_only(texts: Iterable[str]) -> str:
+    response = VoiceResponse()
+    for text in texts:
+        response.say(text)
+    return str(response)
+
+
+def empty() -> str:
+    return str(VoiceResponse())
+
+
+def _prompt(parent: VoiceResponse | Gather, action: act.Say | act.Play | act.Pause) -> None:
+    if isinstance(action, act.Say):
+        parent.say(action.text, voice=action.voice or None, language=action.language or None)
+    elif isinstance(action, act.Play):
+        parent.play(action.url, loop=action.loop if action.loop != 1 else None)
+    else:
+        parent.pause(length=max(1, round(action.seconds)))
+
+
+def _input_url(action: act.Gather, timed_out: bool = False) -> str:
+    query = {"node": action.node, "turn": action.turn}
+    if timed_out:
+        query["timeout"] = 1
+    return "/voice/input?" + urlencode(query)
+
+
+def _gather(action: act.Gather) -> Gather:
+    gather = Gather(input="dtmf", action=_input_url(action), method="POST",
+                    timeout=action.timeout, action_on_empty_result=True,
+                    finish_on_key=action.finish_on_key,
+                    num_digits=action.num_digits if action.num_digits else None)
+    for prompt in action.prompts:
+        _prompt(gather, prompt)
+    return gather
+
+
+def _dial(action: act.Dial) -> Dial:
+    url = "/voice/dial?" + urlencode({"node": action.node, "turn": action.turn})
+    dial = Dial(action=url, method="POST", timeout=action.timeout,
+                caller_id=action.caller_id or None)
+    whisper = action.whisper and action.kind == "number"
+    _dial_target(dial, action.target, action.context, whisper=whisper)
+    return dial
+
+
+def _dial_target(dial: Dial, target: str, context: dict[str, str], whisper: bool = False) -> None:
+    """Pass what the caller already said the way each kind of target can receive it."""
+    if target.startswith("sip:"):
+        headers = "&".join(f"X-{_header_name(k)}={quote(v, safe='')}" for k, v in context.items())
+        uri = target if not headers else f"{target}?{headers[:SIP_HEADERS_MAX]}"
+        dial.append(Sip(uri))
+    elif target.startswith("client:"):
+        client = Client()
+        client.identity(target.removeprefix("client:"))
+        for k, v in context.items():
+            client.parameter(name=k, value=v)
+        dial.append(client)
+    else:
+        url = None
+        if whisper and context:
+            url = "/voice/whisper?" + urlencode({f"c_{k}": v for k, v in context.items()})
+        dial.number(target, url=url, method="POST" if url else None)
+
+
+def _header_name(key: str) -> str:
+    return "-".join(part.capitalize() for part in key.replace("_", "-").split("-") if part)
