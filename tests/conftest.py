@@ -119,3 +119,31 @@ def place_call(app):  # noqa: ANN001, ANN201
         return call
 
     return _place
+
+
+def sign(url: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:
+    from twilio.request_validator import RequestValidator
+
+    return RequestValidator(token).compute_signature(url, params)
+
+
+@pytest.fixture
+def post(app):  # noqa: ANN001, ANN201
+    """post(path, params, signed=True) -> Response: a raw webhook, signed as Twilio signs."""
+    client = app.test_client()
+
+    def _post(path: str, params: dict[str, str], *, signed: bool = True,
+              token: str = AUTH_TOKEN, headers: dict[str, str] | None = None):  # noqa: ANN202
+        all_headers = dict(headers or {})
+        if signed:
+            all_headers["X-Twilio-Signature"] = sign(PUBLIC_URL + path, params, token)
+        return client.post(path, data=params, headers=all_headers, base_url=PUBLIC_URL)
+
+    return _post
+
+
+def call_params(call_sid: str = "CA" + "0" * 32, **extra: str) -> dict[str, str]:
+    """The parameters Twilio sends with every voice webhook."""
+    return {"CallSid": call_sid, "AccountSid": "AC" + "1" * 32, "From": "+14155550100",
+            "To": "+15005550006", "CallStatus": "in-progress", "Direction": "inbound",
+            "ApiVersion": "2010-04-01", **extra}
