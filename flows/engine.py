@@ -33,6 +33,8 @@ from .templates import TemplateError, evaluate, render, render_value
 from .validators import digits_valid
 
 MAX_NODES_PER_TURN = 100
+WITHHELD = {"anonymous", "restricted", "unknown", "blocked", "unavailable", "266696687",
+            "private"}
 ANSWERED = {"completed", "answered"}
 DEFAULT_GOODBYE = "Sorry, nobody is available to take your call right now. Please call again later."
 
@@ -249,7 +251,9 @@ class _Run:
 
     def node_split(self, name: str, node: SplitNode, pending: list[act.Action]) -> str:
         self.emit(pending)
-        who = self.session.caller or self.session.call_sid
+        caller = self.session.caller
+        who = caller if caller and caller.lower().lstrip("+") not in WITHHELD else \
+            self.session.call_sid  # withheld callers are spread, not all sent one way
         digest = hashlib.sha256(f"{self.flow.name}:{name}:{who}".encode()).hexdigest()
         bucket = int(digest[:8], 16) % 100
         edge = 0

@@ -43,8 +43,9 @@ def _field_loc(name: str, node: NodeBase, field: str) -> Path:
     cases[0] the first case, branches[a] the branch named a; else the field itself."""
     head, _, inner = field.partition("[")
     inner = inner.rstrip("]")
-    attr = {"options": "key", "branches": "name"}.get(head)
-    for i, item in enumerate(getattr(node, head, None) or [] if inner else []):
+    attr = {"options": "key", "branches": "name"}.get(head)  # cases are counted from 0
+    items = getattr(node, head, None) if inner else None
+    for i, item in enumerate(items or []):
         if (getattr(item, attr) if attr else str(i)) == inner:
             return ("nodes", name, head, i, "goto")
     return ("nodes", name, head)

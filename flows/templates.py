@@ -6,21 +6,49 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, Undefined, pass_context
+from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, pass_context
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
 @pass_context
 def _finalize(_ctx: Any, value: Any) -> Any:
-    """Needing the context stops Jinja folding constant output at compile time, where
-    `{{ "a" * 10**10 }}` would hang the loader instead of a (bounded) render."""
+    """Needing the context stops Jinja folding constant output at compile time, so merely
+    checking a file with `{{ "a" * 10**10 }}` in it cannot hang the loader."""
     return value
 
 
+MAX_EXPONENT = 64
+MAX_REPEAT = 10_000
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox stops Python internals, not work: cap ** and sequence * so a typo in a
+    prompt cannot pin a web worker's CPU or memory on every call."""
+
+    intercepted_binops = frozenset({"**", "*"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(n, int) \
+                        and len(seq) * n > MAX_REPEAT:
+                    raise SecurityError(f"repeating a sequence to over {MAX_REPEAT} items")
+        return super().call_binop(context, operator, left, right)
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        """Fail loudly: ChainableUndefined would otherwise turn the attempt into silence."""
+        raise SecurityError(f"access to attribute {attribute!r} of a "
+                            f"{type(obj).__name__!r} object is unsafe")
+
+
 # optimized=False: no constant folding while a file is only being checked.
-_ENV = ImmutableSandboxedEnvironment(undefined=Undefined, autoescape=False, optimized=False,
-                                     finalize=_finalize)
+# ChainableUndefined: a field the CRM did not send ({{ customer.name }}) renders empty
+# instead of ending the call with an error.
+_ENV = _BoundedSandbox(undefined=ChainableUndefined, autoescape=False, optimized=False,
+                       finalize=_finalize)
 # Only plain helpers; cycler, joiner, lipsum and namespace would print Python object reprs.
 _ENV.globals = {"range": _ENV.globals["range"], "dict": dict}
 _ERRORS = (TemplateSyntaxError, SecurityError, UndefinedError, TypeError, ValueError,

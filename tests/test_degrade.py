@@ -24,7 +24,7 @@ start: hello
 nodes:
   hello:
     type: say
-    text: "Your balance is {{ vars.account.balance.amount }}"
+    text: "You have called {{ 100 // caller.previous_calls }} times"
     next: bye
   bye:
     type: hangup

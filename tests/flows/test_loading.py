@@ -6,6 +6,8 @@ Each broken flow marks the line the problem must be reported on with a `# <-` co
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from textwrap import dedent, indent
 
@@ -436,3 +438,18 @@ def test_aliases_that_do_not_explode_still_work() -> None:
           fallback: agent
         """)
     assert load_flow_text(text, "f.yaml").model.nodes["main"].no_input[0].say == "Press 1."
+
+
+def test_checking_a_template_never_evaluates_its_constant_parts() -> None:
+    """Jinja folds constant output while compiling; a file with `{{ 3 ** 100000000 }}` would then
+    hang `ivr flows check` (and a web worker) before any call is made."""
+    text = flow("""
+        main:
+          type: say
+          text: "{{ 3 ** 100000000 }}{{ 'a' | center(10 ** 10) }}"
+          next: agent
+        """)
+    code = ("import sys; from flows.loader import load_flow_text; "
+            "load_flow_text(sys.stdin.read(), 'f.yaml')")
+    subprocess.run([sys.executable, "-c", code], input=text, text=True, check=True, timeout=30,
+                   cwd=Path(__file__).parents[2])
