@@ -663,7 +663,8 @@ def test_bad_caller_id_template_fails_the_node() -> None:
         flow: t
         start: desk
         nodes:
-          desk: {type: transfer, to: "+15551112222", caller_id: "{{ 100 // caller.previous_calls }}"}
+          desk: {type: transfer, to: "+15551112222",
+                 caller_id: "{{ 100 // caller.previous_calls }}"}
         """)
     with pytest.raises(FlowRuntimeError, match="node 'desk'.*caller_id"):
         start(flow)
