@@ -29,9 +29,16 @@ class HttpLookup:
             with self.session.request(request.method, request.url, params=request.params or None,
                                       json=request.body, headers=request.headers or None,
                                       timeout=timeout, stream=True, allow_redirects=False) as resp:
-                body = resp.raw.read(self.max_bytes + 1, decode_content=True)
-                if len(body) > self.max_bytes:
-                    return done(False, status=resp.status_code, error="answer too large")
+                chunks, size = [], 0
+                for chunk in resp.iter_content(8192):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        return done(False, status=resp.status_code, error="answer too large")
+                    if time.perf_counter() - started > timeout:  # a slow drip, not a stall
+                        return done(False, status=resp.status_code,
+                                    error=f"timed out after {timeout}s")
+                body = b"".join(chunks)
                 if not 200 <= resp.status_code < 300:
                     return done(False, status=resp.status_code, error=f"HTTP {resp.status_code}")
                 data = json.loads(body) if body else None

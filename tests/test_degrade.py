@@ -131,3 +131,10 @@ def _signed(path: str, params: dict[str, str]) -> dict[str, str]:
     from .conftest import sign
 
     return {"X-Twilio-Signature": sign(PUBLIC_URL + path, params)}
+
+
+def test_oversized_crm_answer_counts_as_a_failed_lookup(place_call, crm_stub):
+    crm_stub.customers["+14155550123"] = {"first_name": "Ada", "notes": "x" * 300_000}
+    call = place_call("+14155550123")
+    call.expect_not_heard("Ada")
+    call.expect_heard("Thanks for calling Acme.")
