@@ -18,6 +18,7 @@ from flows.actions import HttpRequest
 from flows.events import LookupDone
 
 from .calllog import CallLog
+from .calllog_writer import BacklogWriter
 from .clock import Clock, system_clock
 from .config import Config, load_config
 from .db import make_engine, make_session_factory
@@ -42,6 +43,16 @@ class Services:
     validator: RequestValidator
     clock: Clock
     lookup: Callable[[HttpRequest], LookupDone]
+    writer: BacklogWriter
+
+    def start_background(self) -> None:
+        """Start the call-log writer thread: once per server process (after any fork)."""
+        if self.calllog.write_behind:
+            self.writer.start()
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer; for a clean process exit."""
+        self.writer.stop()
 
 
 def create_app(config: Config | None = None, *, clock: Clock | None = None,
@@ -60,6 +71,8 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     engine = make_engine(config.database_url)
     session_factory = make_session_factory(engine)
     prefix = config.redis.key_prefix
+    calllog = CallLog(session_factory, redis_client, prefix, log,
+                      write_behind=config.calllog.write_behind)
     services = Services(
         config=config,
         redis=redis_client,
@@ -67,11 +80,13 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         registry=FlowRegistry(config.flows_dir, redis_client=redis_client,
                               session_factory=session_factory, prefix=prefix,
                               reload_interval=config.flows.reload_interval, logger=log),
-        calllog=CallLog(session_factory, redis_client, prefix, log),
+        calllog=calllog,
         session_factory=session_factory,
         validator=RequestValidator(auth_token(config)),
         clock=clock or system_clock,
         lookup=lookup or HttpLookup(config.lookup.max_timeout, config.lookup.max_bytes),
+        writer=BacklogWriter(calllog, redis_client, prefix,
+                             interval=config.calllog.flush_interval, logger=log),
     )
     app.extensions["ivr"] = services
     if config.twilio.dev_skip_signatures:

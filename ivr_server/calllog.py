@@ -61,7 +61,8 @@ class CallLog:
 
     def __init__(self, session_factory: sessionmaker[Session], redis: Any, key_prefix: str,
                  logger: logging.Logger | None = None, *, batch_size: int = 500,
-                 retry_after: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 retry_after: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 write_behind: bool = False) -> None:
         self._sessions = session_factory
         self._redis = redis
         self._log = logger or logging.getLogger(__name__)
@@ -74,6 +75,9 @@ class CallLog:
         self._clock = clock
         self._down_until = 0.0
         self._trim = redis.register_script(_TRIM_SCRIPT) if redis is not None else None
+        # Write-behind: webhooks only queue records in Redis (one RPUSH); a BacklogWriter
+        # applies them to SQL in batches, off the request path.
+        self.write_behind = write_behind and redis is not None
 
     # -- public API -----------------------------------------------------------------------
 
@@ -142,6 +146,8 @@ class CallLog:
             self._to_backlog(record, "unexpected failure")
 
     def _write(self, record: Record) -> None:
+        if self.write_behind and self._push(json.dumps(record, default=str)):
+            return  # else Redis is down: write straight to the database below
         if self._redis is not None:
             if self._db_resting():
                 self._to_backlog(record, "the database failed moments ago")
@@ -162,13 +168,18 @@ class CallLog:
         if reason is not None:
             self._log.error("call log: %s record for %s not written (%s); queuing it in %s",
                             record.get("op"), record.get("call_sid"), reason, self.backlog_key)
-        if self._redis is not None:
-            try:
-                self._redis.rpush(self.backlog_key, text)
-                return
-            except Exception as exc:
-                self._log.error("call log: Redis backlog unavailable too: %s", exc)
-        self._log.error("call log: LOST RECORD for %s: %s", record.get("call_sid"), text)
+        if not self._push(text):
+            self._log.error("call log: LOST RECORD for %s: %s", record.get("call_sid"), text)
+
+    def _push(self, text: str) -> bool:
+        if self._redis is None:
+            return False
+        try:
+            self._redis.rpush(self.backlog_key, text)
+            return True
+        except Exception as exc:
+            self._log.error("call log: Redis backlog unavailable: %s", exc)
+            return False
 
     # -- the backlog ----------------------------------------------------------------------
 

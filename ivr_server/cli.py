@@ -55,8 +55,13 @@ def serve(config: Config, host: str | None, port: int | None) -> None:
         elif db.current_revision(config.database_url) is None:
             raise click.ClickException("the database has no schema yet: run `ivr db upgrade`")
         app = create_app(config)
+        services = app.extensions["ivr"]
+        services.start_background()
         click.echo(_banner(app, config, host, port, embedded))
-        run_simple(host, port, app, threaded=True, use_reloader=False)
+        try:
+            run_simple(host, port, app, threaded=True, use_reloader=False)
+        finally:
+            services.close()
     finally:
         if embedded is not None:
             embedded.shutdown()

@@ -25,6 +25,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "IVR_FLOWS_DIR": ("flows", "directory"),
     "IVR_DEFAULT_FLOW": ("flows", "default"),
     "IVR_FALLBACK_NUMBER": ("fallback", "number"),
+    "IVR_CALLLOG_WRITE_BEHIND": ("calllog", "write_behind"),
 }
 
 
@@ -86,6 +87,12 @@ class LookupConfig:
 
 
 @dataclass(frozen=True)
+class CallLogConfig:
+    write_behind: bool = True
+    flush_interval: float = 0.2
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)
@@ -94,6 +101,7 @@ class Config:
     flows: FlowsConfig = field(default_factory=FlowsConfig)
     fallback: FallbackConfig = field(default_factory=FallbackConfig)
     lookup: LookupConfig = field(default_factory=LookupConfig)
+    calllog: CallLogConfig = field(default_factory=CallLogConfig)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:

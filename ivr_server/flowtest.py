@@ -329,6 +329,7 @@ def _play(call: SimulatedCall, test: FlowTest) -> None:
 def _outcome(services: Any, call_sid: str) -> str | None:
     from .models import Call
 
+    services.writer.drain()  # the call log is written behind the webhooks
     with services.session_factory() as db:
         return db.scalar(select(Call.outcome).where(Call.call_sid == call_sid))
 

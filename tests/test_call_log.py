@@ -37,7 +37,7 @@ nodes:
 """
 
 
-def test_transferred_call_is_logged_with_its_story(place_call, database_url, app):
+def test_transferred_call_is_logged_with_its_story(place_call, app):
     call = place_call("+14155550100")
     call.press("1")
     call.press(VALID_ACCOUNT)
@@ -45,14 +45,14 @@ def test_transferred_call_is_logged_with_its_story(place_call, database_url, app
     call.answer_dial()
     assert call.ended
 
-    row = call_row(database_url, call.call_sid)
+    row = call_row(app, call.call_sid)
     flow = app.extensions["ivr"].registry.current("company")
     assert (row.from_number, row.to_number) == ("+14155550100", "+15005550006")
     assert (row.flow, row.flow_version) == ("company", flow.version)
     assert row.status == "completed" and row.outcome == "transferred"
     assert row.started_at.tzinfo is not None and row.ended_at >= row.started_at
 
-    events = call_events(database_url, call.call_sid)
+    events = call_events(app, call.call_sid)
     kinds = [e.kind for e in events]
     assert kinds[0] == "call_started" and kinds[-1] == "status"
     assert {"prompt", "key", "collected", "route", "transfer", "transfer_ended"} <= set(kinds)
@@ -64,40 +64,38 @@ def test_transferred_call_is_logged_with_its_story(place_call, database_url, app
     assert set(transfer.data["context"]) >= {"account_number", "reason"}
 
 
-def test_caller_who_hangs_up_in_the_menu_is_abandoned(place_call, database_url):
+def test_caller_who_hangs_up_in_the_menu_is_abandoned(place_call, app):
     call = place_call()
     call.hangup()
-    assert call_row(database_url, call.call_sid).outcome == "abandoned"
+    assert call_row(app, call.call_sid).outcome == "abandoned"
 
 
-def test_caller_who_hangs_up_while_the_agent_rings_is_abandoned_not_failed(place_call,
-                                                                            database_url):
+def test_caller_who_hangs_up_while_the_agent_rings_is_abandoned_not_failed(place_call, app):
     call = place_call()
     call.press("3")
     call.hangup()
-    assert call_row(database_url, call.call_sid).outcome == "abandoned"
+    assert call_row(app, call.call_sid).outcome == "abandoned"
 
 
-def test_after_hours_call_is_closed_not_self_served(place_call, clock, database_url):
+def test_after_hours_call_is_closed_not_self_served(place_call, clock, app):
     clock.advance(12 * 3600)  # 22:00 in New York
     call = place_call()
     call.expect_heard("We're closed right now")
     assert call.ended
-    assert call_row(database_url, call.call_sid).outcome == "closed"
+    assert call_row(app, call.call_sid).outcome == "closed"
 
 
-def test_failed_transfer_is_logged_as_failed(place_call, database_url):
+def test_failed_transfer_is_logged_as_failed(place_call, app):
     from ivr_server.simulator.model import DialOutcome
 
     call = place_call()
     call.press("0")
     call.answer_dial(DialOutcome.busy())
     call.expect_heard("everyone is busy")
-    assert call_row(database_url, call.call_sid).outcome == "failed"
+    assert call_row(app, call.call_sid).outcome == "failed"
 
 
-def test_split_is_sticky_per_caller_and_the_branch_is_recorded(config, clock, flows_dir,
-                                                              database_url):
+def test_split_is_sticky_per_caller_and_the_branch_is_recorded(config, clock, flows_dir):
     (flows_dir / "trial.yaml").write_text(SPLIT_FLOW)
     cfg = config.with_section("flows", directory=str(flows_dir), reload_interval=0.0,
                               numbers={"+15005550200": "greeting-trial"},
@@ -114,7 +112,7 @@ def test_split_is_sticky_per_caller_and_the_branch_is_recorded(config, clock, fl
             call.answer_dial()
             heard_first = heard_first or call.heard[0]
             assert call.heard[0] == heard_first  # the same caller gets the same branch
-        tags = call_row(database_url, call.call_sid).tags
+        tags = call_row(app, call.call_sid).tags
         branches[tags["trial"]] += 1
         assert (tags["trial"] == "friendly") == ("Hi there" in heard_first)
     assert 3 <= branches["friendly"] <= 25 and branches["classic"] > branches["friendly"]
@@ -146,7 +144,34 @@ nodes:
         call.dial()
         call.answer_dial()
         clock.advance(60)
+        app.extensions["ivr"].writer.drain()  # what the background writer does meanwhile
         return call
 
     one_call().expect_heard("Welcome, new caller.")
     one_call().expect_heard("Welcome back.")
+
+
+def test_background_writer_puts_queued_calls_in_the_database(app, place_call, database_url):
+    import time
+
+    from sqlalchemy import select
+
+    from ivr_server.db import make_engine, make_session_factory
+    from ivr_server.models import Call
+
+    services = app.extensions["ivr"]
+    services.start_background()
+    try:
+        call = place_call()
+        call.hangup()
+        sessions = make_session_factory(make_engine(database_url))
+        outcome = None
+        for _ in range(200):  # polls; not a timing assertion
+            with sessions() as db:
+                outcome = db.scalar(select(Call.outcome).where(Call.call_sid == call.call_sid))
+            if outcome:
+                break
+            time.sleep(0.05)
+        assert outcome == "abandoned"
+    finally:
+        services.close()

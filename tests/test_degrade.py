@@ -106,7 +106,7 @@ def test_engine_error_is_logged_with_the_node_and_the_caller_reaches_a_human(
     call.dial()
     call.expect_heard("having trouble")
     assert call.transferred_to.target == "+15005550009"
-    errors = [e for e in call_events(database_url, call.call_sid) if e.kind == "error"]
+    errors = [e for e in call_events(app, call.call_sid) if e.kind == "error"]
     assert errors and "runtime" in errors[0].data["error"] and "hello" in errors[0].data["error"]
 
 
