@@ -5,7 +5,6 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import hashlib
 from collections.abc import Callable
@@ -41,7 +40,7 @@ DEFAULT_GOODBYE = "Sorry, nobody is available to take your call right now. Pleas
 
 def step(flow: Flow, session: Any, event: Event, now: dt.datetime) -> tuple[Any, list[act.Action]]:
     """Advance one call by one event. The input session is not modified; a new one is returned."""
-    run = _Run(flow, copy.deepcopy(session), now)
+    run = _Run(flow, session.copy(), now)
     run.handle(event)
     return run.session, run.out
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -26,6 +27,11 @@ class Session:
     settings: dict[str, Any] = field(default_factory=dict)
     outcome: str | None = None
     done: bool = False
+
+    def copy(self) -> Session:
+        """A copy the engine may change; cheaper than deepcopy on every webhook."""
+        return replace(self, vars=copy.deepcopy(self.vars), choices=list(self.choices),
+                       tags=dict(self.tags), settings=dict(self.settings))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,7 +11,6 @@ from pathlib import Path
 import redis
 from flask import Flask
 from sqlalchemy.orm import sessionmaker
-from twilio.request_validator import RequestValidator
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flows.actions import HttpRequest
@@ -26,6 +25,7 @@ from .lookup import HttpLookup
 from .redis_conn import connect
 from .registry import FlowRegistry
 from .sessions import SessionStore
+from .signature import Signer
 
 log = logging.getLogger("ivr_server")
 
@@ -40,7 +40,7 @@ class Services:
     registry: FlowRegistry
     calllog: CallLog
     session_factory: sessionmaker
-    validator: RequestValidator
+    validator: Signer
     clock: Clock
     lookup: Callable[[HttpRequest], LookupDone]
     writer: BacklogWriter
@@ -82,7 +82,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
                               reload_interval=config.flows.reload_interval, logger=log),
         calllog=calllog,
         session_factory=session_factory,
-        validator=RequestValidator(auth_token(config)),
+        validator=Signer(auth_token(config)),
         clock=clock or system_clock,
         lookup=lookup or HttpLookup(config.lookup.max_timeout, config.lookup.max_bytes),
         writer=BacklogWriter(calllog, redis_client, prefix,

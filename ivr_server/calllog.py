@@ -83,21 +83,22 @@ class CallLog:
 
     def call_started(self, *, call_sid: str, account_sid: str, from_number: str,
                      to_number: str, direction: str, flow: str | None, version: str | None,
-                     at: datetime) -> None:
+                     at: datetime, pipe: Any = None) -> None:
         """Record a new call (status in-progress); a repeat for the same CallSid changes nothing."""
         self._guarded(call_sid, lambda: {
             "op": "start", "call_sid": call_sid, "account_sid": account_sid or "",
             "from_number": from_number or "", "to_number": to_number or "",
-            "direction": direction or "", "flow": flow, "version": version, "at": _iso(at)})
+            "direction": direction or "", "flow": flow, "version": version, "at": _iso(at)},
+            pipe)
 
-    def add_events(self, call_sid: str, events: list[dict[str, Any]]) -> None:
+    def add_events(self, call_sid: str, events: list[dict[str, Any]], pipe: Any = None) -> None:
         """Append timeline events ({at, node, kind, data}); ids are fixed before the first try."""
         if not events:
             return
         self._guarded(call_sid, lambda: {"op": "events", "call_sid": call_sid, "events": [{
             "event_id": uuid.uuid4().hex, "at": _iso(ev.get("at")), "node": ev.get("node"),
             "kind": ev.get("kind") or "event", "data": _json_dict(ev.get("data"))}
-            for ev in events]})
+            for ev in events]}, pipe)
 
     def call_ended(self, *, call_sid: str, status: str, outcome: str | None,
                    duration: int | None, at: datetime, tags: dict[str, Any]) -> None:
@@ -132,13 +133,18 @@ class CallLog:
 
     # -- writing --------------------------------------------------------------------------
 
-    def _guarded(self, call_sid: str, build: Callable[[], Record]) -> None:
+    def _guarded(self, call_sid: str, build: Callable[[], Record], pipe: Any = None) -> None:
+        """Write one record. With write-behind and a Redis pipeline, the record joins the
+        pipeline (sent with the call's session in one round trip) and the caller executes it."""
         try:
             record = build()
         except Exception:
             self._log.exception("call log: could not build a record for %s", call_sid)
             return
         record["rid"] = uuid.uuid4().hex  # makes every queued record unique
+        if pipe is not None and self.write_behind:
+            pipe.rpush(self.backlog_key, json.dumps(record, default=str))
+            return
         try:
             self._write(record)
         except Exception:  # pragma: no cover - defensive: never raise into a webhook

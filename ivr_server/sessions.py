@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import redis
 
@@ -22,6 +23,7 @@ class SessionStore:
             return None
         return Session.from_dict(json.loads(raw))
 
-    def save(self, session: Session, ttl: int | None = None) -> None:
-        self.client.set(self.key(session.call_sid), json.dumps(session.to_dict()),
-                        ex=ttl or self.ttl)
+    def save(self, session: Session, ttl: int | None = None, pipe: Any = None) -> None:
+        """Store the session; with `pipe`, as part of that Redis pipeline."""
+        (pipe or self.client).set(self.key(session.call_sid), json.dumps(session.to_dict()),
+                                  ex=ttl or self.ttl)

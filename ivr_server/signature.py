@@ -1,9 +1,63 @@
-"""X-Twilio-Signature checks: the URL Twilio signed is the public one, not what Flask sees."""
+"""X-Twilio-Signature checks: the URL Twilio signed is the public one, not what Flask sees.
+
+Twilio signs base64(HMAC-SHA1(auth token, URL + each POST parameter's name and value,
+sorted by name)). It may sign the URL with or without an explicit default port, so a
+mismatch is retried with the port toggled, as Twilio's own helpers do.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
+
 from flask import Request
-from twilio.request_validator import RequestValidator
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class Signer:
+    """Computes and checks Twilio request signatures for one auth token."""
+
+    def __init__(self, auth_token: str):
+        self._key = auth_token.encode()
+
+    def sign(self, url: str, params: Mapping[str, str] | None) -> str:
+        data = url
+        if params:
+            getlist = getattr(params, "getlist", None)
+            for name in sorted(set(params)):
+                values = getlist(name) if getlist else [params[name]]
+                data += "".join(name + value for value in sorted(set(values)))
+        digest = hmac.new(self._key, data.encode("utf-8"), hashlib.sha1).digest()
+        return base64.b64encode(digest).decode("ascii")
+
+    def valid(self, url: str, params: Mapping[str, str] | None, signature: str) -> bool:
+        if not signature:
+            return False
+        for candidate in (url, _toggle_port(url)):
+            if candidate and hmac.compare_digest(self.sign(candidate, params), signature):
+                return True
+        return False
+
+
+def _toggle_port(url: str) -> str | None:
+    parts = urlsplit(url)
+    default = DEFAULT_PORTS.get(parts.scheme)
+    if default is None or not parts.hostname:
+        return None
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    userinfo = parts.netloc.rpartition("@")[0]
+    prefix = f"{userinfo}@" if userinfo else ""
+    if parts.port is None:
+        netloc = f"{prefix}{host}:{default}"
+    elif parts.port == default:
+        netloc = f"{prefix}{host}"
+    else:
+        return None
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def public_url(request: Request, public_base_url: str) -> str:
@@ -14,12 +68,12 @@ def public_url(request: Request, public_base_url: str) -> str:
     return f"{base}{path}" + (f"?{query}" if query else "")
 
 
-def is_signed(request: Request, validator: RequestValidator, public_base_url: str) -> bool:
+def is_signed(request: Request, signer: Signer, public_base_url: str) -> bool:
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
         return False
-    params = request.form if request.mimetype == "application/x-www-form-urlencoded" else {}
+    params = request.form if request.mimetype == "application/x-www-form-urlencoded" else None
     try:
-        return bool(validator.validate(public_url(request, public_base_url), params, signature))
+        return signer.valid(public_url(request, public_base_url), params, signature)
     except (ValueError, TypeError, UnicodeError):
         return False

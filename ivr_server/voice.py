@@ -112,13 +112,14 @@ def _incoming() -> str:
     flow = s.registry.current(s.config.flows.numbers.get(called, s.config.flows.default))
     session = new_session(call_sid=sid, flow=flow.name, version=flow.version, caller=caller,
                           called=called, now=now)
+    previous = s.calllog.previous_calls(caller, now)
+    pipe = s.redis.pipeline(transaction=False)
     s.calllog.call_started(call_sid=sid, account_sid=form.get("AccountSid", "")[:64],
                            from_number=caller, to_number=called,
                            direction=form.get("Direction", "inbound")[:32], flow=flow.name,
-                           version=flow.version, at=now)
-    previous = s.calllog.previous_calls(caller, now)
+                           version=flow.version, at=now, pipe=pipe)
     event = CallStarted(previous_calls=previous, settings=dict(s.config.flows.settings))
-    return _advance(session, event, now, flow)
+    return _advance(session, event, now, flow, pipe)
 
 
 def _input() -> str:
@@ -184,7 +185,9 @@ def _whisper() -> str:
 # -- the turn ------------------------------------------------------------------------------
 
 
-def _advance(session: Session, event: Event, now: Any, flow: Flow | None = None) -> str:
+def _advance(session: Session, event: Event, now: Any, flow: Flow | None = None,
+             pipe: Any = None) -> str:
+    """Run the engine, then save the session and queue the call's events in one round trip."""
     s = services()
     flow = flow or s.registry.version(session.flow, session.version)
     out: list[act.Action] = []
@@ -198,10 +201,12 @@ def _advance(session: Session, event: Event, now: Any, flow: Flow | None = None)
         now = s.clock()
     else:
         raise FlowRuntimeError(flow.name, session.node or "-", "too many lookups in one turn")
-    s.sessions.save(session)
+    pipe = pipe if pipe is not None else s.redis.pipeline(transaction=False)
+    s.sessions.save(session, pipe=pipe)
     s.calllog.add_events(session.call_sid, [
         {"at": now, "node": a.node, "kind": a.kind, "data": a.data}
-        for a in out if isinstance(a, act.Log)])
+        for a in out if isinstance(a, act.Log)], pipe=pipe)
+    pipe.execute()
     return twiml.render(out)
 
 

@@ -98,3 +98,30 @@ def test_without_a_configured_token_a_local_one_is_generated_and_used(config, cl
     again = restarted.post("/voice/incoming", data=params, base_url=PUBLIC_URL, headers={
         "X-Twilio-Signature": sign(PUBLIC_URL + "/voice/incoming", params, token)})
     assert again.status_code == 200
+
+
+def test_our_signer_agrees_with_twilios_own_helper_on_tricky_input():
+    from twilio.request_validator import RequestValidator
+    from werkzeug.datastructures import MultiDict
+
+    from ivr_server.signature import Signer
+
+    cases = [
+        ("https://ivr.example.test/voice/input?node=menu&turn=2",
+         MultiDict([("Digits", "1"), ("CallSid", "CA1"), ("Zed", "ü ✓ &=?")])),
+        ("https://ivr.example.test:443/voice/incoming", MultiDict([("A", "2"), ("A", "1")])),
+        ("http://127.0.0.1:5000/voice/status", MultiDict()),
+    ]
+    for url, params in cases:
+        theirs = RequestValidator(AUTH_TOKEN)
+        ours = Signer(AUTH_TOKEN)
+        signature = theirs.compute_signature(url, params)
+        assert ours.sign(url, params) == signature
+        assert ours.valid(url, params, signature)
+        assert theirs.validate(url, params, ours.sign(url, params))
+    # Twilio may sign with or without the default port: both are accepted, others are not.
+    params = MultiDict([("CallSid", "CA1")])
+    signed_with_port = Signer(AUTH_TOKEN).sign("https://ivr.example.test:443/voice/x", params)
+    assert Signer(AUTH_TOKEN).valid("https://ivr.example.test/voice/x", params, signed_with_port)
+    assert not Signer(AUTH_TOKEN).valid("https://ivr.example.test:8443/voice/x", params,
+                                        signed_with_port)
