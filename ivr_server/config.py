@@ -84,6 +84,7 @@ class FallbackConfig:
 class LookupConfig:
     max_timeout: float = 5.0
     max_bytes: int = 256 * 1024
+    use_env_proxy: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,13 @@ from flows.events import LookupDone
 
 
 class HttpLookup:
-    def __init__(self, max_timeout: float, max_bytes: int):
+    def __init__(self, max_timeout: float, max_bytes: int, use_env_proxy: bool = False):
         self.max_timeout, self.max_bytes = max_timeout, max_bytes
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "ivr-server lookup"
+        # No proxy variables or ~/.netrc: reading them costs more than the lookup itself on
+        # every call, and a CRM is reached directly (set lookup.use_env_proxy to change it).
+        self.session.trust_env = use_env_proxy
 
     def __call__(self, request: HttpRequest) -> LookupDone:
         started = time.perf_counter()
