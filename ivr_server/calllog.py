@@ -16,18 +16,16 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import Call, CallEvent
-
-Record = dict[str, Any]
+from .calllog_apply import Record, apply_batch, apply_record, aware, iso, json_dict
+from .models import Call
 
 # Twilio's From for callers who hide their number: the keypad spellings of ANONYMOUS,
 # RESTRICTED, BLOCKED, UNKNOWN and UNAVAILABLE, as well as the words themselves.
@@ -88,7 +86,7 @@ class CallLog:
         self._guarded(call_sid, lambda: {
             "op": "start", "call_sid": call_sid, "account_sid": account_sid or "",
             "from_number": from_number or "", "to_number": to_number or "",
-            "direction": direction or "", "flow": flow, "version": version, "at": _iso(at)},
+            "direction": direction or "", "flow": flow, "version": version, "at": iso(at)},
             pipe)
 
     def add_events(self, call_sid: str, events: list[dict[str, Any]], pipe: Any = None) -> None:
@@ -96,8 +94,8 @@ class CallLog:
         if not events:
             return
         self._guarded(call_sid, lambda: {"op": "events", "call_sid": call_sid, "events": [{
-            "event_id": uuid.uuid4().hex, "at": _iso(ev.get("at")), "node": ev.get("node"),
-            "kind": ev.get("kind") or "event", "data": _json_dict(ev.get("data"))}
+            "event_id": uuid.uuid4().hex, "at": iso(ev.get("at")), "node": ev.get("node"),
+            "kind": ev.get("kind") or "event", "data": json_dict(ev.get("data"))}
             for ev in events]}, pipe)
 
     def call_ended(self, *, call_sid: str, status: str, outcome: str | None,
@@ -105,8 +103,8 @@ class CallLog:
         """Record how a call ended; creates the call when its start was never recorded."""
         self._guarded(call_sid, lambda: {
             "op": "end", "call_sid": call_sid, "status": status, "outcome": outcome,
-            "duration": int(duration) if duration is not None else None, "at": _iso(at),
-            "tags": _json_dict(tags)})
+            "duration": int(duration) if duration is not None else None, "at": iso(at),
+            "tags": json_dict(tags)})
 
     def previous_calls(self, from_number: str, before: datetime) -> int:
         """How many calls this number made before ``before``; 0 if withheld or unknowable."""
@@ -116,7 +114,7 @@ class CallLog:
             with self._sessions() as session:
                 return session.scalar(
                     select(func.count()).select_from(Call).where(
-                        Call.from_number == from_number, Call.started_at < _aware(before))) or 0
+                        Call.from_number == from_number, Call.started_at < aware(before))) or 0
         except Exception as exc:
             self._note_failure(exc)
             self._log.error("call log: could not count previous calls of %s: %s",
@@ -164,7 +162,7 @@ class CallLog:
                 return
         try:
             with self._sessions.begin() as session:
-                _apply(session, record)
+                apply_record(session, record)
         except Exception as exc:
             self._note_failure(exc)
             self._to_backlog(record, exc)
@@ -203,8 +201,7 @@ class CallLog:
         applied = handled = 0
         try:
             with self._sessions.begin() as session:
-                for raw in raws:
-                    _apply(session, json.loads(raw))
+                apply_batch(session, [json.loads(raw) for raw in raws])
             applied = handled = len(raws)
         except Exception as exc:
             if self._note_failure(exc):
@@ -215,7 +212,7 @@ class CallLog:
             for raw in raws:
                 try:
                     with self._sessions.begin() as session:
-                        _apply(session, json.loads(raw))
+                        apply_record(session, json.loads(raw))
                     applied += 1
                 except Exception as one_exc:
                     if self._note_failure(one_exc):
@@ -267,111 +264,3 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError | DisconnectionError | PoolTimeoutError)
 
 
-# -- applying records (the same code for direct writes and replays) -----------------------
-
-
-def _apply(session: Session, record: Record) -> None:
-    op = record["op"]
-    if op == "start":
-        _apply_start(session, record)
-    elif op == "events":
-        _apply_events(session, record)
-    elif op == "end":
-        _apply_end(session, record)
-    else:
-        raise ValueError(f"unknown call log record op {op!r}")
-
-
-def _insert(session: Session, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"the call log supports SQLite and PostgreSQL, not {dialect}")
-
-
-_DETAILS = ("account_sid", "from_number", "to_number", "direction", "flow", "flow_version",
-            "started_at")
-
-
-def _apply_start(session: Session, r: Record) -> None:
-    stmt = _insert(session, Call).values(
-        call_sid=_clip(r["call_sid"], Call.call_sid), account_sid=_clip(r["account_sid"],
-        Call.account_sid), from_number=_clip(r["from_number"], Call.from_number),
-        to_number=_clip(r["to_number"], Call.to_number),
-        direction=_clip(r["direction"], Call.direction), flow=_clip(r["flow"], Call.flow),
-        flow_version=_clip(r["version"], Call.flow_version), started_at=_dt(r["at"]),
-        status="in-progress", tags={})
-    # Already started: change nothing. Known only from its end (no caller yet): fill in
-    # the details, but keep the status the end recorded.
-    start_seen = Call.from_number.is_not(None)
-    stmt = stmt.on_conflict_do_update(index_elements=["call_sid"], set_={
-        name: case((start_seen, getattr(Call, name)), else_=stmt.excluded[name])
-        for name in _DETAILS})
-    session.execute(stmt)
-
-
-def _apply_events(session: Session, r: Record) -> None:
-    call_sid = _clip(r["call_sid"], CallEvent.call_sid)
-    rows = [{"event_id": ev["event_id"], "call_sid": call_sid, "at": _dt(ev["at"]),
-             "node": _clip(ev.get("node"), CallEvent.node),
-             "kind": _clip(ev["kind"], CallEvent.kind), "data": ev.get("data") or {}}
-            for ev in r["events"]]
-    if rows:
-        session.execute(_insert(session, CallEvent).on_conflict_do_nothing(
-            index_elements=["event_id"]), rows)
-
-
-def _apply_end(session: Session, r: Record) -> None:
-    at, duration = _dt(r["at"]), r.get("duration")
-    stmt = _insert(session, Call).values(
-        call_sid=_clip(r["call_sid"], Call.call_sid), status=_clip(r["status"], Call.status),
-        outcome=_clip(r.get("outcome"), Call.outcome), duration=duration, ended_at=at,
-        # Unknown call: the best guess at its start is its end minus its length.
-        started_at=at - timedelta(seconds=duration or 0), tags=r.get("tags") or {})
-    new = stmt.excluded
-    set_: dict[str, Any] = {
-        "status": new.status, "ended_at": new.ended_at,
-        # A later, less informed status callback must not erase what is known.
-        "outcome": func.coalesce(new.outcome, Call.outcome),
-        "duration": func.coalesce(new.duration, Call.duration)}
-    if r.get("tags"):
-        set_["tags"] = new.tags
-    session.execute(stmt.on_conflict_do_update(index_elements=["call_sid"], set_=set_))
-
-
-# -- values --------------------------------------------------------------------------------
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _iso(value: Any) -> str:
-    """A UTC ISO timestamp; naive datetimes are taken to be UTC, a missing one is now."""
-    if value is None:
-        value = datetime.now(UTC)
-    elif isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return _aware(value).isoformat()
-
-
-def _dt(text: str) -> datetime:
-    return _aware(datetime.fromisoformat(text))
-
-
-def _json_dict(value: Any) -> dict[str, Any]:
-    """A JSON-safe copy, so a direct write and a replay from Redis store the same thing."""
-    if value is None:
-        return {}
-    plain = json.loads(json.dumps(value, default=str))
-    return plain if isinstance(plain, dict) else {"value": plain}
-
-
-def _clip(value: str | None, column: Any) -> str | None:
-    """Cut text to its column's length: PostgreSQL would reject the whole record otherwise."""
-    if value is None:
-        return None
-    text, length = str(value), column.type.length
-    return text[:length] if length and len(text) > length else text

@@ -1,0 +1,172 @@
+"""Applying call-log records to SQL: one code path for direct writes, replays and batches.
+
+Every record is idempotent (upsert by CallSid, events keyed by event_id), so a record
+applied twice, by two processes or after a crash, changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from .models import Call, CallEvent
+
+Record = dict[str, Any]
+
+
+def apply_batch(session: Session, records: list[Record]) -> None:
+    """Apply records in order, but all their events in one multi-row insert: events need no
+    call row (no foreign key) and keep their order, and this is most of the writer's work."""
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        if record["op"] == "events":
+            rows.extend(_event_rows(record))
+        else:
+            apply_record(session, record)
+    _insert_events(session, rows)
+
+
+def apply_record(session: Session, record: Record) -> None:
+    op = record["op"]
+    if op == "start":
+        _apply_start(session, record)
+    elif op == "events":
+        _apply_events(session, record)
+    elif op == "end":
+        _apply_end(session, record)
+    else:
+        raise ValueError(f"unknown call log record op {op!r}")
+
+
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def _dialect(session: Session) -> str:
+    name = session.get_bind().dialect.name
+    if name not in _INSERTS:
+        raise NotImplementedError(f"the call log supports SQLite and PostgreSQL, not {name}")
+    return name
+
+
+def _insert(session: Session, table: Any) -> Any:
+    return _INSERTS[_dialect(session)](table)
+
+
+_DETAILS = ("account_sid", "from_number", "to_number", "direction", "flow", "flow_version",
+            "started_at")
+
+
+def _apply_start(session: Session, r: Record) -> None:
+    session.execute(_start_statement(_dialect(session)), {
+        "call_sid": _clip(r["call_sid"], Call.call_sid),
+        "account_sid": _clip(r["account_sid"], Call.account_sid),
+        "from_number": _clip(r["from_number"], Call.from_number),
+        "to_number": _clip(r["to_number"], Call.to_number),
+        "direction": _clip(r["direction"], Call.direction), "flow": _clip(r["flow"], Call.flow),
+        "flow_version": _clip(r["version"], Call.flow_version), "started_at": _dt(r["at"]),
+        "status": "in-progress", "tags": {}})
+
+
+@functools.cache
+def _start_statement(dialect: str) -> Any:
+    """Built once per dialect (building it per record was most of the writer's time)."""
+    calls = Call.__table__
+    stmt = _INSERTS[dialect](calls)
+    # Already started: change nothing. Known only from its end (no caller yet): fill in
+    # the details, but keep the status the end recorded.
+    start_seen = calls.c.from_number.is_not(None)
+    return stmt.on_conflict_do_update(index_elements=["call_sid"], set_={
+        name: case((start_seen, calls.c[name]), else_=stmt.excluded[name])
+        for name in _DETAILS})
+
+
+def _apply_events(session: Session, r: Record) -> None:
+    _insert_events(session, _event_rows(r))
+
+
+def _event_rows(r: Record) -> list[dict[str, Any]]:
+    call_sid = _clip(r["call_sid"], CallEvent.call_sid)
+    return [{"event_id": ev["event_id"], "call_sid": call_sid, "at": _dt(ev["at"]),
+             "node": _clip(ev.get("node"), CallEvent.node),
+             "kind": _clip(ev["kind"], CallEvent.kind), "data": ev.get("data") or {}}
+            for ev in r["events"]]
+
+
+def _insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        # The Core table, not the ORM class: a plain executemany, no ORM bookkeeping per row.
+        session.execute(_insert(session, CallEvent.__table__).on_conflict_do_nothing(
+            index_elements=["event_id"]), rows)
+
+
+def _apply_end(session: Session, r: Record) -> None:
+    at, duration = _dt(r["at"]), r.get("duration")
+    tags = r.get("tags") or {}
+    session.execute(_end_statement(_dialect(session), bool(tags)), {
+        "call_sid": _clip(r["call_sid"], Call.call_sid), "status": _clip(r["status"], Call.status),
+        "outcome": _clip(r.get("outcome"), Call.outcome), "duration": duration,
+        "ended_at": at,
+        # Unknown call: the best guess at its start is its end minus its length.
+        "started_at": at - timedelta(seconds=duration or 0), "tags": tags})
+
+
+@functools.cache
+def _end_statement(dialect: str, with_tags: bool) -> Any:
+    calls = Call.__table__
+    stmt = _INSERTS[dialect](calls)
+    new = stmt.excluded
+    set_: dict[str, Any] = {
+        "status": new.status, "ended_at": new.ended_at,
+        # A later, less informed status callback must not erase what is known.
+        "outcome": func.coalesce(new.outcome, calls.c.outcome),
+        "duration": func.coalesce(new.duration, calls.c.duration)}
+    if with_tags:
+        set_["tags"] = new.tags
+    return stmt.on_conflict_do_update(index_elements=["call_sid"], set_=set_)
+
+
+# -- values --------------------------------------------------------------------------------
+
+
+def aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def iso(value: Any) -> str:
+    """A UTC ISO timestamp; naive datetimes are taken to be UTC, a missing one is now."""
+    if value is None:
+        value = datetime.now(UTC)
+    elif isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return aware(value).isoformat()
+
+
+def _dt(text: str) -> datetime:
+    return aware(datetime.fromisoformat(text))
+
+
+def json_dict(value: Any) -> dict[str, Any]:
+    """A JSON-safe copy, so a direct write and a replay from Redis store the same thing."""
+    if value is None:
+        return {}
+    plain = json.loads(json.dumps(value, default=str))
+    return plain if isinstance(plain, dict) else {"value": plain}
+
+
+def _clip(value: str | None, column: Any) -> str | None:
+    """Cut text to its column's length: PostgreSQL would reject the whole record otherwise."""
+    if value is None:
+        return None
+    text, length = str(value), _length(column)
+    return text[:length] if length and len(text) > length else text
+
+
+@functools.cache
+def _length(column: Any) -> int | None:
+    return column.type.length
