@@ -90,6 +90,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
                              interval=config.calllog.flush_interval, logger=log),
     )
     app.extensions["ivr"] = services
+    services.registry.refresh(force=True)  # parse flows now, not on a caller's first request
     if config.twilio.dev_skip_signatures:
         log.warning("SIGNATURE CHECKS ARE OFF (IVR_DEV_SKIP_SIGNATURES): anyone can drive "
                     "calls on this server. Never run it like this where Twilio can reach it.")

@@ -173,6 +173,8 @@ def flows_check(config: Config, paths: tuple[str, ...]) -> None:
         if flow.name in names:
             refused += 1
             click.echo(f"{path}:1: flow {flow.name!r} is already defined in {names[flow.name]}")
+        else:
+            click.echo(f"{path}: ok (flow {flow.name}, version {flow.version})", err=True)
         names[flow.name] = path
     click.echo(f"{len(files)} flow file(s) checked, {refused} refused", err=True)
     if refused:

@@ -83,11 +83,12 @@ class FlowRegistry:
         with self._lock:
             if not force and now - self._checked < self.reload_interval:
                 return
-            self._checked = now
             for path in sorted(self.directory.glob("*.yaml")):
                 if path.name.endswith(".test.yaml"):
                     continue
                 self._refresh_file(path)
+            # Only now: a thread that skips the check must find the flows already loaded.
+            self._checked = time.monotonic()
 
     # -- loading --------------------------------------------------------------------------
 

@@ -70,3 +70,33 @@ def test_server_started_with_a_broken_file_serves_the_last_stored_version(config
     call = SimulatedCall(InProcessTransport(restarted, PUBLIC_URL), AUTH_TOKEN)
     call.dial()
     call.expect_heard(marker)
+
+
+def test_concurrent_first_requests_all_find_the_flow(config, clock, caplog):
+    """Threads racing the first flow load must wait for it, not see an empty registry."""
+    import threading
+
+    from ivr_server.registry import FlowRegistry
+
+    app = create_app(config, clock=clock)
+    services = app.extensions["ivr"]
+    registry = FlowRegistry(config.flows_dir, redis_client=services.redis,
+                            session_factory=services.session_factory,
+                            prefix=config.redis.key_prefix, reload_interval=60)
+    found, errors = [], []
+    start = threading.Barrier(8)
+
+    def first_request() -> None:
+        start.wait()
+        try:
+            found.append(registry.current("company").name)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_request) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and found == ["company"] * 8
+    assert "serving stored version" not in caplog.text  # every thread got the file's flow

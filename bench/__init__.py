@@ -1,0 +1,1 @@
+"""Benchmarks run against the real server under gunicorn (`./dev bench`)."""

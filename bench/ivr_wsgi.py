@@ -1,0 +1,69 @@
+"""The real IVR app for gunicorn (`bench.ivr_wsgi:app`), configured by the environment alone.
+
+Bench-only knobs, all read from the environment, and no other change to the app:
+BENCH_CRM_URL replaces the flows' `crm_url` setting (config.toml has no variable for it),
+BENCH_CLOCK_OFFSET shifts the clock so the demo flow is in office hours at any hour, and
+BENCH_PROFILE_DIR profiles every request in each worker (`--profile`) to find hot paths.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import datetime as dt
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from ivr_server import create_app
+from ivr_server.clock import Clock, system_clock
+from ivr_server.config import Config, load_config
+
+Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def bench_config() -> Config:
+    config = load_config()
+    crm = os.environ.get("BENCH_CRM_URL")
+    if crm:
+        config = config.with_section("flows", settings={**config.flows.settings, "crm_url": crm})
+    return config
+
+
+def bench_clock() -> Clock:
+    offset = dt.timedelta(seconds=int(os.environ.get("BENCH_CLOCK_OFFSET", "0")))
+    if not offset:
+        return system_clock
+
+    def shifted() -> dt.datetime:
+        return system_clock() + offset
+
+    return shifted
+
+
+def profiled(wsgi: Wsgi, directory: Path, every: int = 200) -> Wsgi:
+    """cProfile around each request; stats dumped per worker pid every `every` requests
+    (dumping as we go: a worker stopped by SIGTERM never runs exit hooks we could trust)."""
+    profile = cProfile.Profile()
+    count = [0]
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        profile.enable()
+        try:
+            body = list(wsgi(environ, start_response))  # the whole response, inside the profile
+        finally:
+            profile.disable()
+        count[0] += 1
+        if count[0] % every == 0:
+            profile.dump_stats(directory / f"worker-{os.getpid()}.prof")
+        return body
+
+    return app
+
+
+app = create_app(bench_config(), clock=bench_clock())
+# As ivr_server/wsgi.py does: each worker runs its own write-behind call-log writer thread.
+app.extensions["ivr"].start_background()
+if os.environ.get("BENCH_PROFILE_DIR"):
+    app.wsgi_app = profiled(app.wsgi_app, Path(os.environ["BENCH_PROFILE_DIR"]))  # type: ignore[method-assign]
+app.extensions["ivr"].start_background()  # the call-log writer, as `ivr serve` runs it
