@@ -58,7 +58,7 @@ class _Run:
             self.out.append(act.Hangup())
             return
         if isinstance(event, CallStarted):
-            s.previous_calls = event.previous_calls
+            s.previous_calls = event.previous_calls or 0
             s.settings = dict(event.settings)
             self.log("call_started", None, flow=self.flow.name, version=self.flow.version,
                      previous_calls=event.previous_calls)

@@ -10,7 +10,7 @@ from typing import Any
 class CallStarted:
     """A call arrived (or a callback was answered); the flow runs from its start node."""
 
-    previous_calls: int = 0
+    previous_calls: int | None = 0  # None: not counted (the flow never asks)
     settings: dict[str, Any] = field(default_factory=dict)  # deployment values, e.g. crm_url
 
 

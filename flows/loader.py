@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -32,11 +34,20 @@ class Flow:
     def version(self) -> str:
         return version_of(self.source)
 
+    @functools.cached_property
+    def reads_caller_history(self) -> bool:
+        """Whether any template asks how often the caller called before; when none does, the
+        server skips counting (a database query on every incoming call)."""
+        return bool(_HISTORY.search(self.source))
+
     def node(self, name: str) -> NodeBase:
         return self.model.nodes[name]  # type: ignore[return-value]
 
     def line_of(self, node: str, *fields: str | int) -> int:
         return line_for(self.lines, ("nodes", node, *fields))
+
+
+_HISTORY = re.compile(r"\b(previous_calls|first_time)\b")
 
 
 def version_of(source: str) -> str:

@@ -155,8 +155,21 @@ def json_dict(value: Any) -> dict[str, Any]:
     """A JSON-safe copy, so a direct write and a replay from Redis store the same thing."""
     if value is None:
         return {}
+    if _plain(value):
+        return value  # the common case (engine events): already what JSON would give back
     plain = json.loads(json.dumps(value, default=str))
     return plain if isinstance(plain, dict) else {"value": plain}
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> bool:
+    """A dict of str keys to scalars or lists of scalars: JSON round-trips it unchanged."""
+    return type(value) is dict and all(
+        type(k) is str and (type(v) in _SCALARS or type(v) is list
+                            and all(type(x) in _SCALARS for x in v))
+        for k, v in value.items())
 
 
 def _clip(value: str | None, column: Any) -> str | None:

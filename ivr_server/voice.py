@@ -112,7 +112,7 @@ def _incoming() -> str:
     flow = s.registry.current(s.config.flows.numbers.get(called, s.config.flows.default))
     session = new_session(call_sid=sid, flow=flow.name, version=flow.version, caller=caller,
                           called=called, now=now)
-    previous = s.calllog.previous_calls(caller, now)
+    previous = s.calllog.previous_calls(caller, now) if flow.reads_caller_history else None
     pipe = s.redis.pipeline(transaction=False)
     s.calllog.call_started(call_sid=sid, account_sid=form.get("AccountSid", "")[:64],
                            from_number=caller, to_number=called,

@@ -221,3 +221,19 @@ def test_aliases_that_do_not_explode_still_work() -> None:
           fallback: agent
         """)
     assert load_flow_text(text, "f.yaml").model.nodes["main"].no_input[0].say == "Press 1."
+
+
+def test_a_flow_says_whether_it_reads_the_callers_history():
+    from flows.loader import load_flow_text
+
+    plain = """\
+flow: t
+human: "+15005550006"
+start: agent
+nodes:
+  agent: {type: transfer, to: "+15005550006"}
+"""
+    assert not load_flow_text(plain, "t.yaml").reads_caller_history
+    greeting = plain.replace("start: agent", "start: hi") + (
+        '  hi: {type: say, text: "{% if caller.first_time %}Welcome{% endif %}", next: agent}\n')
+    assert load_flow_text(greeting, "t.yaml").reads_caller_history
