@@ -18,16 +18,7 @@ from ivr_server import db
 from ivr_server.calllog import CallLog
 from ivr_server.models import Call, CallEvent, FlowVersion
 
-try:
-    from tests.db_fixtures import (
-        fresh_database,
-        key_prefix,
-        redis_client,
-        redis_server,
-        unreachable_database_url,
-    )
-except ImportError:  # tests/ itself is on sys.path (no tests/__init__.py)
-    from db_fixtures import (  # type: ignore[no-redef]
+from .db_fixtures import (
         fresh_database,
         key_prefix,
         redis_client,

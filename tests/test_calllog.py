@@ -9,24 +9,7 @@ from sqlalchemy import select
 
 from ivr_server.models import Call
 
-try:
-    from tests.calllog_helpers import (
-        T0,
-        broken_sessions,
-        call_of,
-        database_url,
-        events_of,
-        key_prefix,
-        make_log,
-        module_sessions,
-        new_sid,
-        redis_client,
-        redis_server,
-        sessions,
-        start,
-    )
-except ImportError:  # tests/ itself is on sys.path (no tests/__init__.py)
-    from calllog_helpers import (  # type: ignore[no-redef]
+from .calllog_helpers import (
         T0,
         broken_sessions,
         call_of,

@@ -15,10 +15,7 @@ from sqlalchemy import Column, Integer, MetaData, inspect, text
 
 from ivr_server import db, models
 
-try:
-    from tests.db_fixtures import POSTGRES, fresh_database
-except ImportError:  # tests/ itself is on sys.path (no tests/__init__.py)
-    from db_fixtures import POSTGRES, fresh_database  # type: ignore[no-redef]
+from .db_fixtures import POSTGRES, fresh_database
 
 CALL_LOG_TABLES = {"calls", "call_events", "flow_versions"}
 
