@@ -38,6 +38,9 @@ class Gather:
     num_digits: int | None = None
     finish_on_key: str = ""
     choices: tuple[str, ...] = ()  # the keys a menu accepts, for speech and simulators
+    # key -> the spoken synonyms that choose it; the edge listens for speech only when a
+    # speech model is configured and this is not empty.
+    synonyms: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

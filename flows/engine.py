@@ -1,7 +1,4 @@
-"""The flow engine: step(flow, session, event, now) -> (session, actions).
-
-Pure: no I/O, no clock.
-"""
+"""The flow engine: step(flow, session, event, now) -> (session, actions). No I/O, no clock."""
 
 from __future__ import annotations
 
@@ -13,7 +10,16 @@ from typing import Any
 from . import actions as act
 from . import hours
 from .errors import FlowRuntimeError
-from .events import CallStarted, DigitsEntered, Event, LookupDone, NoInput, Repeat, TransferEnded
+from .events import (
+    CallStarted,
+    DigitsEntered,
+    Event,
+    LookupDone,
+    NoInput,
+    Repeat,
+    SpeechHeard,
+    TransferEnded,
+)
 from .loader import Flow
 from .schema import (
     CollectNode,
@@ -72,6 +78,8 @@ class _Run:
             self.run_from(node_name, repeat=True)
         elif isinstance(event, DigitsEntered | NoInput) and isinstance(node, MenuNode):
             self.menu_answer(node_name, node, event)
+        elif isinstance(event, SpeechHeard) and isinstance(node, MenuNode):
+            self.menu_speech(node_name, node, event)
         elif isinstance(event, DigitsEntered | NoInput) and isinstance(node, CollectNode):
             self.collect_answer(node_name, node, event)
         elif isinstance(event, LookupDone) and isinstance(node, HttpNode):
@@ -98,6 +106,23 @@ class _Run:
         kind = "no_input" if not digits else "no_match"
         self.log(kind, name, digits=digits or None)
         self.retry_or_fallback(name, node, node.no_input if not digits else node.no_match)
+
+    def menu_speech(self, name: str, node: MenuNode, event: SpeechHeard) -> None:
+        option = next((o for o in node.options if o.key == event.choice), None)
+        self.log("speech", name, text=event.text, confidence=round(event.confidence, 3),
+                 choice=(option.label or option.key) if option else None, error=event.error,
+                 audio_seconds=round(event.audio_seconds, 2), decode_ms=round(event.decode_ms, 1))
+        if option is None:
+            kind = "no_input" if not (event.text or event.error) else "no_match"
+            self.log(kind, name, heard=event.text or None)
+            reprompt = node.no_input if kind == "no_input" else node.no_match
+            self.retry_or_fallback(name, node, reprompt)
+            return
+        label = option.label or option.key
+        self.session.choices.append(label)
+        if node.save_as:
+            self.session.vars[node.save_as] = label
+        self.route(name, option.goto, f"said {event.text!r}")
 
     def collect_answer(self, name: str, node: CollectNode, event: DigitsEntered | NoInput) -> None:
         digits = event.digits.rstrip("#*") if isinstance(event, DigitsEntered) else ""
@@ -198,7 +223,8 @@ class _Run:
     def node_menu(self, name: str, node: MenuNode, pending: list[act.Action]) -> None:
         prompts = pending + self.prompts(name, node.prompt)
         self.gather(name, prompts, timeout=node.timeout, num_digits=1, finish_on_key="",
-                    choices=tuple(o.key for o in node.options))
+                    choices=tuple(o.key for o in node.options),
+                    synonyms=tuple((o.key, tuple(o.say)) for o in node.options if o.say))
 
     def node_collect(self, name: str, node: CollectNode, pending: list[act.Action]) -> None:
         prompts = pending + self.prompts(name, node.prompt)

@@ -22,6 +22,19 @@ class DigitsEntered:
 
 
 @dataclass(frozen=True)
+class SpeechHeard:
+    """The caller spoke at a menu; the edge recognised it and matched it against the menu's
+    synonyms (`choice` is the option key, or None for no match). Recorded for supervisors."""
+
+    text: str
+    confidence: float
+    choice: str | None
+    audio_seconds: float = 0.0
+    decode_ms: float = 0.0
+    error: str | None = None  # the audio could not be fetched or decoded: a no-match
+
+
+@dataclass(frozen=True)
 class NoInput:
     """The caller said and pressed nothing before the node's timeout."""
 
@@ -51,4 +64,5 @@ class TransferEnded:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-Event = CallStarted | DigitsEntered | NoInput | Repeat | LookupDone | TransferEnded
+Event = (CallStarted | DigitsEntered | SpeechHeard | NoInput | Repeat | LookupDone
+         | TransferEnded)

@@ -26,6 +26,7 @@ from .redis_conn import connect
 from .registry import FlowRegistry
 from .sessions import SessionStore
 from .signature import Signer
+from .speech_input import SpeechInput
 
 log = logging.getLogger("ivr_server")
 
@@ -44,6 +45,7 @@ class Services:
     clock: Clock
     lookup: Callable[[HttpRequest], LookupDone]
     writer: BacklogWriter
+    speech: SpeechInput | None = None  # None: no speech model configured, menus take keys
 
     def start_background(self) -> None:
         """Start the call-log writer thread: once per server process (after any fork)."""
@@ -89,6 +91,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         writer=BacklogWriter(calllog, redis_client, prefix,
                              interval=config.calllog.flush_interval, logger=log),
     )
+    services.speech = speech_input(config)
     app.extensions["ivr"] = services
     services.registry.refresh(force=True)  # parse flows now, not on a caller's first request
     if config.twilio.dev_skip_signatures:
@@ -100,6 +103,21 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     app.register_blueprint(voice.bp)
     voice.register_error_handlers(app)
     return app
+
+
+def speech_input(config: Config) -> SpeechInput | None:
+    """Speech for menus when a model is configured; it loads lazily, once per process."""
+    path = config.speech_model_path
+    if path is None:
+        log.info("no speech model configured (speech.model_path): menus take keys only")
+        return None
+    from speech.model import shared_model
+
+    return SpeechInput(shared_model(str(path)), account_sid=config.twilio.account_sid,
+                       auth_token=auth_token(config), api_base_url=config.twilio.api_base_url,
+                       min_confidence=config.speech.min_confidence,
+                       max_bytes=config.speech.max_recording_bytes,
+                       timeout=config.speech.download_timeout)
 
 
 def auth_token(config: Config) -> str:

@@ -152,12 +152,32 @@ def flow_files(paths: tuple[str, ...], config: Config) -> list[Path]:
 
 @flows_group.command("check")
 @click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--model", "model_path", type=click.Path(), default=None,
+              help="vosk model to check menu synonyms against (default: [speech] model_path)")
 @click.pass_obj
-def flows_check(config: Config, paths: tuple[str, ...]) -> None:
-    """Report every problem as file:line: message; exit 1 if any file is refused."""
+def flows_check(config: Config, paths: tuple[str, ...], model_path: str | None) -> None:
+    """Report every problem as file:line: message; exit 1 if any file is refused.
+
+    With a speech model, also warn about menu synonyms with words it does not know
+    (vosk drops them, so callers could never say that synonym)."""
+    from flows.errors import Problem
+    from flows.schema import MenuNode
+    from flows.yaml_source import line_for
+    from speech.errors import ModelUnavailable
+    from speech.matching import normalise
+    from speech.model import SpeechModel
+
     files = flow_files(paths, config)
     if not files:
         raise click.ClickException("no flow files found")
+    speech_path = Path(model_path) if model_path else config.speech_model_path
+    model = SpeechModel(speech_path) if speech_path is not None else None
+    if model is not None:
+        try:
+            model.check()
+        except ModelUnavailable as exc:
+            click.echo(f"warning: menu synonyms not checked: {exc}", err=True)
+            model = None
     refused = 0
     names: dict[str, Path] = {}
     for path in files:
@@ -170,6 +190,18 @@ def flows_check(config: Config, paths: tuple[str, ...]) -> None:
             continue
         for warning in flow.warnings:
             click.echo(str(warning))
+        synonyms = [(name, i, option.key, j, said)
+                    for name, node in flow.model.nodes.items() if isinstance(node, MenuNode)
+                    for i, option in enumerate(node.options)
+                    for j, said in enumerate(option.say)] if model is not None else []
+        for name, i, key, j, said in synonyms:
+            for word in model.unknown_words([normalise(said)]):  # type: ignore[union-attr]
+                line = line_for(flow.lines, ("nodes", name, "options", i, "say", j))
+                click.echo(str(Problem(
+                    flow.file, line, f"node {name!r} option key {key}: the speech model does "
+                    f"not know {word!r}{f' (in {said!r})' if said != word else ''}, so "
+                    "callers cannot answer with it",
+                    severity="warning")))
         if flow.name in names:
             refused += 1
             click.echo(f"{path}:1: flow {flow.name!r} is already defined in {names[flow.name]}")
@@ -213,6 +245,8 @@ def _register_optional() -> None:
     from .cli_call import call_command, flows_test_command
 
     main.add_command(call_command, "call")
+    from .cli_speech import speech_group
+    main.add_command(speech_group, "speech")
     flows_group.add_command(flows_test_command, "test")
 
 

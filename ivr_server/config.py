@@ -19,6 +19,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TWILIO_ACCOUNT_SID": ("twilio", "account_sid"),
     "TWILIO_AUTH_TOKEN": ("twilio", "auth_token"),
     "IVR_DEV_SKIP_SIGNATURES": ("twilio", "dev_skip_signatures"),
+    "TWILIO_API_BASE_URL": ("twilio", "api_base_url"),
     "REDIS_URL": ("redis", "url"),
     "IVR_REDIS_PREFIX": ("redis", "key_prefix"),
     "DATABASE_URL": ("database", "url"),
@@ -26,6 +27,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "IVR_DEFAULT_FLOW": ("flows", "default"),
     "IVR_FALLBACK_NUMBER": ("fallback", "number"),
     "IVR_CALLLOG_WRITE_BEHIND": ("calllog", "write_behind"),
+    "IVR_VOSK_MODEL": ("speech", "model_path"),
+    "IVR_SPEECH_LANGUAGE": ("speech", "language"),
 }
 
 
@@ -47,6 +50,7 @@ class TwilioConfig:
     account_sid: str = ""
     auth_token: str = ""
     dev_skip_signatures: bool = False
+    api_base_url: str = "https://api.twilio.com"
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,19 @@ class CallLogConfig:
 
 
 @dataclass(frozen=True)
+class SpeechConfig:
+    """Offline speech (vosk). No model path means no speech: menus take keys only."""
+
+    model_path: str = ""
+    language: str = ""
+    min_confidence: float = 0.6
+    max_recording_seconds: int = 10
+    max_recording_bytes: int = 1_000_000
+    download_timeout: float = 5.0
+    delete_recordings: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)
@@ -103,6 +120,7 @@ class Config:
     fallback: FallbackConfig = field(default_factory=FallbackConfig)
     lookup: LookupConfig = field(default_factory=LookupConfig)
     calllog: CallLogConfig = field(default_factory=CallLogConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:
@@ -117,6 +135,11 @@ class Config:
     @property
     def flows_dir(self) -> Path:
         return self.path(self.flows.directory)
+
+    @property
+    def speech_model_path(self) -> Path | None:
+        """The vosk model folder, or None when speech is off (no model configured)."""
+        return self.path(self.speech.model_path) if self.speech.model_path else None
 
     @property
     def database_url(self) -> str:

@@ -12,11 +12,25 @@ from flows import actions as act
 SIP_HEADERS_MAX = 1000  # Twilio caps custom SIP headers; keep well under it
 
 
-def render(actions: Iterable[act.Action]) -> str:
+SPEECH_SILENCE_SECONDS = 2  # a pause this long ends a spoken answer
+
+
+def render(actions: Iterable[act.Action], *, speech: bool = False,
+           max_recording_seconds: int = 10) -> str:
+    """TwiML for the actions. With `speech`, menus with spoken synonyms also record an answer."""
     response = VoiceResponse()
     for action in actions:
         if isinstance(action, act.Say | act.Play | act.Pause):
             _prompt(response, action)
+        elif isinstance(action, act.Gather) and speech and action.synonyms:
+            # Keys during the prompt (barge-in), then, with no key, record a short answer
+            # that a key also ends; silence falls through to the timeout Redirect.
+            response.append(_gather(action, timeout=1, on_empty=False))
+            response.record(action=_input_url(action), method="POST",
+                            timeout=SPEECH_SILENCE_SECONDS, max_length=max_recording_seconds,
+                            play_beep=False, trim="trim-silence",
+                            finish_on_key="".join(action.choices) or "#")
+            response.redirect(_input_url(action, timed_out=True), method="POST")
         elif isinstance(action, act.Gather):
             response.append(_gather(action))
             # Twilio calls the action on an empty result; should it ever fall through, ask again.
@@ -70,9 +84,10 @@ def _input_url(action: act.Gather, timed_out: bool = False) -> str:
     return "/voice/input?" + urlencode(query)
 
 
-def _gather(action: act.Gather) -> Gather:
+def _gather(action: act.Gather, timeout: int | None = None, on_empty: bool = True) -> Gather:
     gather = Gather(input="dtmf", action=_input_url(action), method="POST",
-                    timeout=action.timeout, action_on_empty_result=True,
+                    timeout=timeout or action.timeout,
+                    action_on_empty_result=True if on_empty else None,
                     finish_on_key=action.finish_on_key,
                     num_digits=action.num_digits if action.num_digits else None)
     for prompt in action.prompts:

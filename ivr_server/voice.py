@@ -126,9 +126,22 @@ def _input() -> str:
     session = _session()
     if _stale(session):
         return _advance(session, Repeat(), services().clock())
-    digits = KEYS.sub("", request.form.get("Digits", ""))[:40]
+    digits = KEYS.sub("", request.form.get("Digits", ""))[:40]  # Record sends "hangup" too
+    recording = request.form.get("RecordingUrl", "")
     event: Event = DigitsEntered(digits) if digits else NoInput()
+    if recording and not digits and services().speech is not None:
+        event = _hear(session, recording)
     return _advance(session, event, services().clock())
+
+
+def _hear(session: Session, recording_url: str) -> Event:
+    """Recognise a spoken menu answer against that menu's synonyms (path 1)."""
+    s = services()
+    node = s.registry.version(session.flow, session.version).node(session.node or "")
+    synonyms = {o.key: list(o.say) for o in getattr(node, "options", []) if o.say}
+    if not synonyms:
+        return NoInput()
+    return s.speech.hear(recording_url, synonyms)
 
 
 def _dial() -> str:
@@ -207,7 +220,8 @@ def _advance(session: Session, event: Event, now: Any, flow: Flow | None = None,
         {"at": now, "node": a.node, "kind": a.kind, "data": a.data}
         for a in out if isinstance(a, act.Log)], pipe=pipe)
     pipe.execute()
-    return twiml.render(out)
+    return twiml.render(out, speech=s.speech is not None,
+                        max_recording_seconds=s.config.speech.max_recording_seconds)
 
 
 def _session() -> Session:

@@ -1,0 +1,72 @@
+"""A caller's spoken answer, from Twilio's recording to a menu choice, recognised on our server.
+
+Path 1 (one request per answer): the menu's TwiML records the answer; the action handler
+gives the RecordingUrl here. The audio is fetched from Twilio with the account's
+credentials (bounded in time and size), decoded, recognised with the menu's synonyms as
+the grammar, and checked against them again. Any failure is a no-match, never an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import requests
+
+from flows.events import SpeechHeard
+from speech.audio import decode_audio
+from speech.errors import SpeechError
+from speech.matching import match_choice
+from speech.model import SpeechModel
+from speech.recognize import recognize
+
+TWILIO_API = "https://api.twilio.com"
+log = logging.getLogger(__name__)
+
+
+class SpeechInput:
+    def __init__(self, model: SpeechModel, *, account_sid: str, auth_token: str,
+                 api_base_url: str = TWILIO_API, min_confidence: float = 0.6,
+                 max_bytes: int = 1_000_000, timeout: float = 5.0):
+        self.model = model
+        self.auth = (account_sid, auth_token)
+        self.api_base_url = api_base_url.rstrip("/")
+        self.min_confidence, self.max_bytes, self.timeout = min_confidence, max_bytes, timeout
+        self.http = requests.Session()
+        self.http.trust_env = False
+
+    def hear(self, recording_url: str, synonyms: dict[str, list[str]]) -> SpeechHeard:
+        try:
+            audio = self._download(recording_url)
+            decoded = decode_audio(audio)
+            phrases = sorted({p for options in synonyms.values() for p in options})
+            heard = recognize(self.model, decoded.pcm, decoded.sample_rate, phrases)
+        except (SpeechError, requests.RequestException, ValueError, OSError) as exc:
+            log.warning("speech: no usable audio at %s: %s", recording_url[:200], exc)
+            return SpeechHeard("", 0.0, None, error=f"{type(exc).__name__}: {exc}"[:200])
+        choice = match_choice(heard, synonyms, self.min_confidence)
+        return SpeechHeard(heard.text, heard.confidence, choice, heard.audio_seconds,
+                           heard.decode_ms)
+
+    def _download(self, recording_url: str) -> bytes:
+        """Only from Twilio's API (or the configured stand-in): a signed request still must
+        not make us fetch arbitrary URLs."""
+        url = recording_url
+        if url.startswith(TWILIO_API + "/"):
+            url = self.api_base_url + url[len(TWILIO_API):]
+        if not url.startswith(self.api_base_url + "/"):
+            raise ValueError(f"recording URL is not on {self.api_base_url}")
+        started = time.perf_counter()
+        with self.http.get(url, auth=self.auth, timeout=self.timeout, stream=True,
+                           allow_redirects=False) as resp:
+            if resp.status_code != 200:
+                raise ValueError(f"recording download answered HTTP {resp.status_code}")
+            chunks, size = [], 0
+            for chunk in resp.iter_content(16384):
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise ValueError(f"recording larger than {self.max_bytes} bytes")
+                if time.perf_counter() - started > self.timeout:
+                    raise ValueError(f"recording download took over {self.timeout}s")
+                chunks.append(chunk)
+        return b"".join(chunks)
