@@ -117,7 +117,8 @@ def speech_input(config: Config) -> SpeechInput | None:
                        auth_token=auth_token(config), api_base_url=config.twilio.api_base_url,
                        min_confidence=config.speech.min_confidence,
                        max_bytes=config.speech.max_recording_bytes,
-                       timeout=config.speech.download_timeout)
+                       timeout=config.speech.download_timeout,
+                       delete_recordings=config.speech.delete_recordings)
 
 
 def auth_token(config: Config) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -27,17 +28,23 @@ log = logging.getLogger(__name__)
 class SpeechInput:
     def __init__(self, model: SpeechModel, *, account_sid: str, auth_token: str,
                  api_base_url: str = TWILIO_API, min_confidence: float = 0.6,
-                 max_bytes: int = 1_000_000, timeout: float = 5.0):
+                 max_bytes: int = 1_000_000, timeout: float = 5.0,
+                 delete_recordings: bool = True):
         self.model = model
         self.auth = (account_sid, auth_token)
         self.api_base_url = api_base_url.rstrip("/")
         self.min_confidence, self.max_bytes, self.timeout = min_confidence, max_bytes, timeout
         self.http = requests.Session()
         self.http.trust_env = False
+        self.delete_recordings = delete_recordings
+        # Deleting never delays the caller: it runs beside the webhook, best effort.
+        self._deleter = ThreadPoolExecutor(max_workers=2, thread_name_prefix="recording-delete")
 
     def hear(self, recording_url: str, synonyms: dict[str, list[str]]) -> SpeechHeard:
         try:
             audio = self._download(recording_url)
+            if self.delete_recordings:
+                self._deleter.submit(self._delete, recording_url)
             decoded = decode_audio(audio)
             phrases = sorted({p for options in synonyms.values() for p in options})
             heard = recognize(self.model, decoded.pcm, decoded.sample_rate, phrases)
@@ -48,14 +55,28 @@ class SpeechInput:
         return SpeechHeard(heard.text, heard.confidence, choice, heard.audio_seconds,
                            heard.decode_ms)
 
-    def _download(self, recording_url: str) -> bytes:
-        """Only from Twilio's API (or the configured stand-in): a signed request still must
-        not make us fetch arbitrary URLs."""
+    def _delete(self, recording_url: str) -> None:
+        """Privacy: the caller's voice is not kept at Twilio once we have heard it."""
+        try:
+            url = self._api_url(recording_url).removesuffix(".wav") + ".json"
+            resp = self.http.delete(url, auth=self.auth, timeout=self.timeout)
+            if resp.status_code not in (204, 404):
+                log.warning("speech: deleting %s answered HTTP %s", url, resp.status_code)
+        except (requests.RequestException, ValueError) as exc:
+            log.warning("speech: could not delete %s: %s", recording_url[:200], exc)
+
+    def _api_url(self, recording_url: str) -> str:
         url = recording_url
         if url.startswith(TWILIO_API + "/"):
             url = self.api_base_url + url[len(TWILIO_API):]
         if not url.startswith(self.api_base_url + "/"):
             raise ValueError(f"recording URL is not on {self.api_base_url}")
+        return url
+
+    def _download(self, recording_url: str) -> bytes:
+        """Only from Twilio's API (or the configured stand-in): a signed request still must
+        not make us fetch arbitrary URLs."""
+        url = self._api_url(recording_url)
         started = time.perf_counter()
         with self.http.get(url, auth=self.auth, timeout=self.timeout, stream=True,
                            allow_redirects=False) as resp:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -50,12 +51,16 @@ class RecordingServer:
     def __init__(self) -> None:
         self.next_audio: bytes = b""
         self.fetches: list[str] = []
+        self.deleted: list[str] = []
 
     def __call__(self, environ, start_response):  # noqa: ANN001, ANN204 - WSGI
         request = Request(environ)
         expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
         if request.headers.get("Authorization") != expected:
             return Response("unauthorized", 401)(environ, start_response)
+        if request.method == "DELETE":
+            self.deleted.append(request.path)
+            return Response(b"", 204)(environ, start_response)
         self.fetches.append(request.path)
         return Response(self.next_audio, 200, mimetype="audio/x-wav")(environ, start_response)
 
@@ -102,6 +107,11 @@ def test_a_spoken_choice_routes_the_call_and_is_logged(spoken_app, recordings, p
     speech = [e for e in call_events(spoken_app, call.call_sid) if e.kind == "speech"]
     assert speech[0].data["choice"] == "refund" and speech[0].data["text"] == "환불"
     assert speech[0].data["confidence"] >= 0.6
+    for _ in range(100):  # deletion runs beside the webhook; poll, no timing assertion
+        if server.deleted:
+            break
+        time.sleep(0.05)
+    assert server.deleted == [server.fetches[0] + ".json"]  # the caller's voice is not kept
 
 
 def test_a_key_still_works_where_speech_is_offered(spoken_app):
