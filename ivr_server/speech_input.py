@@ -43,13 +43,22 @@ class SpeechInput:
     def hear(self, recording_url: str, synonyms: dict[str, list[str]]) -> SpeechHeard:
         try:
             audio = self._download(recording_url)
-            if self.delete_recordings:
-                self._deleter.submit(self._delete, recording_url)
+        except (requests.RequestException, ValueError, OSError) as exc:
+            log.warning("speech: no usable audio at %s: %s", recording_url[:200], exc)
+            return SpeechHeard("", 0.0, None, error=f"{type(exc).__name__}: {exc}"[:200])
+        if self.delete_recordings:
+            self._deleter.submit(self._delete, recording_url)
+        return self.hear_audio(audio, synonyms)
+
+    def hear_audio(self, audio: bytes, synonyms: dict[str, list[str]]) -> SpeechHeard:
+        """Recognise one answer (a WAV, PCM or mu-law) against a menu's choices: the code
+        path of every call, also behind `ivr speech recognize`."""
+        try:
             decoded = decode_audio(audio)
             phrases = sorted({p for options in synonyms.values() for p in options})
             heard = recognize(self.model, decoded.pcm, decoded.sample_rate, phrases)
-        except (SpeechError, requests.RequestException, ValueError, OSError) as exc:
-            log.warning("speech: no usable audio at %s: %s", recording_url[:200], exc)
+        except (SpeechError, ValueError, OSError) as exc:
+            log.warning("speech: audio not recognised: %s", exc)
             return SpeechHeard("", 0.0, None, error=f"{type(exc).__name__}: {exc}"[:200])
         choice = match_choice(heard, synonyms, self.min_confidence)
         return SpeechHeard(heard.text, heard.confidence, choice, heard.audio_seconds,

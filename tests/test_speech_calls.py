@@ -154,3 +154,27 @@ def test_without_a_speech_model_menus_take_keys_only(config, clock, flows_dir):
     assert call.waiting_for == "input"
     call.silence()
     assert call.waiting_for == "input"  # reprompted with keys, never recorded
+
+
+def test_ops_can_replay_a_recording_and_see_what_the_server_heard(phone_audio, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from ivr_server.cli import main
+
+    from .conftest import ROOT
+
+    recording = phone_audio.mulaw_wav("환불")
+    result = CliRunner().invoke(main, [
+        "--config", str(ROOT / "config.toml"), "speech", "recognize", str(recording),
+        "--model", str(default_model_path()), "--choices", "예약|예매,환불|돈,확인"])
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.output.strip().splitlines()[-1])
+    assert line["text"] == "환불" and line["choice"] == "환불" and line["digits"] is None
+    assert line["confidence"] >= 0.6 and line["decode_ms"] > 0
+    noise = phone_audio.noise_pcm_wav(1.5, 0.1)
+    result = CliRunner().invoke(main, [
+        "--config", str(ROOT / "config.toml"), "speech", "recognize", str(noise),
+        "--model", str(default_model_path()), "--choices", "예약,환불,확인"])
+    assert json.loads(result.output.strip().splitlines()[-1])["choice"] is None
