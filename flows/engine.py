@@ -224,7 +224,8 @@ class _Run:
         prompts = pending + self.prompts(name, node.prompt)
         self.gather(name, prompts, timeout=node.timeout, num_digits=1, finish_on_key="",
                     choices=tuple(o.key for o in node.options),
-                    synonyms=tuple((o.key, tuple(o.say)) for o in node.options if o.say))
+                    synonyms=tuple((o.key, tuple(o.say)) for o in node.options
+                                   if o.say and (node.speech or self.flow.model.speech) != "off"))
 
     def node_collect(self, name: str, node: CollectNode, pending: list[act.Action]) -> None:
         prompts = pending + self.prompts(name, node.prompt)

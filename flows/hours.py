@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from .schema import FlowModel, expand_days
+from .days import expand_days
+from .schema import FlowModel
 
 
 def local_time(model: FlowModel, now: dt.datetime) -> dt.datetime:

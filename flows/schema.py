@@ -10,7 +10,16 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from .days import expand_days, range_ok
 
 NODE_NAME = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 
@@ -22,6 +31,11 @@ class FieldProblem(ValueError):
     def __init__(self, message: str, *at: str | int):
         super().__init__(message)
         self.at = at
+
+
+# YAML reads a bare `off` as false: take it as ops meant it.
+SpeechMode = Annotated[Literal["record", "off"], BeforeValidator(
+    lambda v: ("record" if v else "off") if isinstance(v, bool) else v)]
 
 
 class Strict(BaseModel):
@@ -117,6 +131,7 @@ class MenuNode(NodeBase):
     fallback: str
     save_as: str | None = None
     allow_no_human: bool = False
+    speech: SpeechMode | None = None  # how callers may answer by voice; default: the flow's
 
     @field_validator("prompt", "no_input", "no_match", mode="before")
     @classmethod
@@ -299,8 +314,6 @@ NODE_MODELS: dict[str, type[NodeBase]] = {
 }
 HUMAN_NODE_TYPES = {"transfer"}
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-HOURS_RANGE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
 class Holiday(Strict):
@@ -315,6 +328,7 @@ class FlowModel(Strict):
     language: str = "en-US"
     voice: str | None = None
     human: str | None = Field(default=None, description="number or SIP URI of last resort")
+    speech: SpeechMode = "record"  # record: a spoken answer is recorded after the prompt
     start: str
     hours: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
     holidays: list[Holiday] = Field(default_factory=list)
@@ -345,7 +359,7 @@ class FlowModel(Strict):
                 except ValueError as exc:
                     raise FieldProblem(str(exc), name, spec) from None
                 for r in ranges:
-                    if r != "closed" and not _range_ok(r):
+                    if r != "closed" and not range_ok(r):
                         raise FieldProblem(f"{r!r} is not HH:MM-HH:MM with the start before the "
                                            "end, within 00:00-24:00 (split a range that "
                                            "crosses midnight in two)", name, spec)
@@ -369,29 +383,3 @@ class FlowModel(Strict):
             if not re.match(NODE_NAME, str(name)):
                 raise ValueError(f"node name {name!r} must be letters, digits, _ or -")
         return v
-
-
-def _range_ok(r: str) -> bool:
-    m = HOURS_RANGE.match(r)
-    if not m:
-        return False
-    start, end = (int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4]))
-    return start < end <= 24 * 60
-
-
-def expand_days(spec: str) -> list[int]:
-    """'mon-fri' -> [0..4], 'sat' -> [5], 'mon,wed' -> [0, 2]; weekday numbers as datetime."""
-    days: list[int] = []
-    for part in str(spec).lower().split(","):
-        part = part.strip()
-        if "-" in part:
-            a, _, b = part.partition("-")
-            if a not in DAY_NAMES or b not in DAY_NAMES:
-                raise ValueError(f"{spec!r} is not a day range like mon-fri")
-            i, j = DAY_NAMES.index(a), DAY_NAMES.index(b)
-            days.extend(range(i, j + 1) if i <= j else [*range(i, 7), *range(0, j + 1)])
-        elif part in DAY_NAMES:
-            days.append(DAY_NAMES.index(part))
-        else:
-            raise ValueError(f"{spec!r} is not a day (mon..sun) or a range like mon-fri")
-    return days

@@ -33,3 +33,10 @@ def test_unmatched_speech_is_a_no_match_and_silence_a_no_input() -> None:
     assert heard(out)[0] == "That isn't a choice." and session.attempts == 1
     session, out = play(flow, session, SpeechHeard("", 0.0, None))
     assert heard(out)[0] == "I didn't hear you." and session.attempts == 2
+
+
+def test_speech_can_be_turned_off_for_a_flow_or_one_menu() -> None:
+    off_flow = load("speech: off\n" + SPOKEN_MENU)
+    assert only(start(off_flow)[1], act.Gather).synonyms == ()
+    off_menu = load(SPOKEN_MENU.replace("    retries: 2\n", "    retries: 2\n    speech: off\n"))
+    assert only(start(off_menu)[1], act.Gather).synonyms == ()

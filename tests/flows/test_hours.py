@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from flows.days import expand_days
 from flows.hours import in_hours, is_holiday, local_time
-from flows.schema import FlowModel, expand_days
+from flows.schema import FlowModel
 
 NY = ZoneInfo("America/New_York")
 UTC = dt.UTC
