@@ -16,10 +16,18 @@ from flows.errors import FlowLoadError
 from flows.yaml_source import line_for, parse_with_lines
 
 from .config import Config, load_config
-from .simulator import DialOutcome, HttpTransport, SimulatedCall, SimulatorError, TransportError
+from .simulator import (
+                         DialOutcome,
+                         HttpTransport,
+                         RecordingsServer,
+                         SimulatedCall,
+                         SimulatorError,
+                         TransportError,
+)
 from .simulator.script import Step, StepFailed, finish, read_step, run_step
 
 DIAL_CHOICES = {"a": "answers", "b": "busy", "n": "no-answer", "f": "failed"}
+DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
 
 
 def _config(obj: object) -> Config:
@@ -50,40 +58,65 @@ def find_token(config: Config, token: str | None) -> str:
 @click.option("--script", "script", type=click.Path(exists=True, dir_okay=False), default=None,
               help="YAML list of steps (hear, press, silence, ...) to run instead of a person")
 @click.option("--token", default=None, help="auth token to sign with [default: from config]")
+@click.option("--account-sid", default=None,
+              help="the call's AccountSid; the server's TWILIO_ACCOUNT_SID must match for "
+                   f"spoken answers [default: from config, else {DEFAULT_ACCOUNT_SID}]")
+@click.option("--recordings-port", type=int, default=0,
+              help="port of the stand-in recordings API spoken answers are fetched from "
+                   "[default: any free port]")
+@click.option("--voice", default="en", show_default=True,
+              help="espeak-ng voice for spoken answers (s TEXT, say:), e.g. ko")
 @click.pass_obj
 def call_command(obj: object, url: str | None, public_url: str | None, from_: str,
-                 to: str | None, script: str | None, token: str | None) -> None:
-    """Place a simulated call to a running server: hear the prompts, key in choices."""
+                 to: str | None, script: str | None, token: str | None,
+                 account_sid: str | None, recordings_port: int, voice: str) -> None:
+    """Place a simulated call to a running server: hear the prompts, key in choices.
+
+    Spoken answers (s TEXT, say:) are served by a loopback stand-in for Twilio's
+    recordings API; start the server with TWILIO_API_BASE_URL set to the URL printed
+    and TWILIO_ACCOUNT_SID equal to --account-sid."""
     config = _config(obj)
     host = config.server.host if config.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
     url = (url or f"http://{host}:{config.server.port}").rstrip("/")
     public = public_url or config.server.public_base_url or url
     to = to or next(iter(config.flows.numbers), "+15005550006")
-    call = SimulatedCall(HttpTransport(url, public_base_url=public), find_token(config, token),
-                         from_=from_, to=to)
+    auth_token = find_token(config, token)
+    account_sid = account_sid or config.twilio.account_sid or DEFAULT_ACCOUNT_SID
+    recordings = RecordingsServer(account_sid, auth_token, port=recordings_port)
+    call = SimulatedCall(HttpTransport(url, public_base_url=public), auth_token,
+                         from_=from_, to=to, account_sid=account_sid, recordings=recordings)
     steps = _read_script(Path(script)) if script else None
-    shown = 0
+    shown, announced = 0, False
+    if recordings_port or any(s.kind in ("say", "say_audio") for s in steps or ()):
+        recordings.start()
 
     def show() -> None:
-        nonlocal shown
+        nonlocal shown, announced
+        if recordings.started and not announced:
+            announced = True
+            click.echo(f"recordings API: {recordings.base_url} (the server needs "
+                       f"TWILIO_API_BASE_URL={recordings.base_url} "
+                       f"TWILIO_ACCOUNT_SID={account_sid})", err=True)
         for moment in call.transcript[shown:]:
             click.echo(str(moment))
         shown = len(call.transcript)
 
     try:
         if steps is None:
-            _interactive(call, show)
+            _interactive(call, show, voice)
         else:
-            _scripted(call, steps, str(script), show)
+            _scripted(call, steps, str(script), show, voice)
     except (SimulatorError, TransportError) as exc:
         show()
         raise click.ClickException(str(exc)) from None
+    finally:
+        recordings.close()
     show()
     click.echo(f"call {call.call_sid} ended: {call.status}, {int(call.elapsed)}s, "
                f"{call.request_count} requests", err=True)
 
 
-def _interactive(call: SimulatedCall, show: object) -> None:
+def _interactive(call: SimulatedCall, show: object, voice: str = "en") -> None:
     call.dial()
     while not call.ended:
         show()  # type: ignore[operator]
@@ -97,8 +130,8 @@ def _interactive(call: SimulatedCall, show: object) -> None:
                     call.answer_dial(DialOutcome.parse(
                         DIAL_CHOICES.get(answer.strip().lower()[:1], "answers")))
                 continue
-            what = "Enter: leave a message" if call.waiting_for == "record" else \
-                "keys (Enter: silence, s TEXT: speak"
+            what = "Enter: leave a message, s TEXT: speak" if call.waiting_for == "record" \
+                else "keys (Enter: silence, s TEXT: speak"
             keys = click.prompt(f"{what}, h: hang up)", default="", show_default=False).strip()
         except click.Abort:  # Ctrl-C / end of input: the caller hangs up
             click.echo()
@@ -107,10 +140,12 @@ def _interactive(call: SimulatedCall, show: object) -> None:
         try:
             if keys.lower() in ("h", "hangup", "q"):
                 call.hangup()
+            elif keys.lower().startswith("s ") and _speech_gather(call):
+                call.speak(keys[2:].strip())
+            elif keys.lower().startswith("s "):
+                call.say(keys[2:].strip(), voice)  # a recorded answer, fetched by the server
             elif call.waiting_for == "record":
                 call.record()
-            elif keys.lower().startswith("s "):
-                call.speak(keys[2:].strip())
             elif keys:
                 call.press(keys)
             else:
@@ -119,6 +154,12 @@ def _interactive(call: SimulatedCall, show: object) -> None:
             if call.waiting_for is None and not call.ended:
                 raise  # the server failed mid-request: the call cannot go on
             click.echo(f"  {exc}")  # keys that are not keys, speech at a keys-only prompt
+
+
+def _speech_gather(call: SimulatedCall) -> bool:
+    """True at a <Gather input="speech">, where Twilio itself transcribes."""
+    pending = call._pending
+    return call.waiting_for == "input" and "speech" in getattr(pending, "input", "")
 
 
 def _read_script(path: Path) -> list[Step]:
@@ -137,7 +178,7 @@ def _read_script(path: Path) -> list[Step]:
     for i, item in enumerate(data):
         line = line_for(lines, (*root, i))
         try:
-            steps.append(read_step(item, line))
+            steps.append(read_step(item, line, path.parent))
         except ValueError as exc:
             problems.append(f"{path}:{line}: {exc}")
     if problems:
@@ -145,12 +186,13 @@ def _read_script(path: Path) -> list[Step]:
     return steps
 
 
-def _scripted(call: SimulatedCall, steps: list[Step], file: str, show: object) -> None:
+def _scripted(call: SimulatedCall, steps: list[Step], file: str, show: object,
+              voice: str = "en") -> None:
     call.dial()
     for step in steps:
         show()  # type: ignore[operator]
         try:
-            run_step(call, step)
+            run_step(call, step, voice)
         except StepFailed as exc:
             show()  # type: ignore[operator]
             click.echo(f"{file}:{exc.line}: {exc}", err=True)

@@ -30,12 +30,13 @@ from flows.yaml_source import Path as YPath
 from flows.yaml_source import line_for, parse_with_lines
 
 from .config import Config
-from .simulator import InProcessTransport, SimulatedCall
+from .simulator import InProcessTransport, RecordingsServer, SimulatedCall, new_sid
 from .simulator.script import Step, StepFailed, finish, read_step, run_step
 
 BASE_URL = "https://flowtest.invalid"
 TEST_KEYS = {"name", "at", "from", "to", "lookups", "steps", "outcome", "settings"}
 LOOKUP_KEYS = {"status", "json", "fail"}
+SPOKEN_STEPS = ("say", "say_audio")
 
 
 @dataclass
@@ -57,6 +58,7 @@ class TestFile:
     path: Path
     flow: Flow
     tests: list[FlowTest] = field(default_factory=list)
+    speech_model: Path | None = None  # speech_model: PATH, relative to the test file
 
 
 # -- reading test files ----------------------------------------------------------------------
@@ -79,16 +81,23 @@ def load_test_file(path: Path) -> TestFile:
             or not isinstance(data.get("flow"), str):
         raise FlowLoadError([Problem(file, 1, "a flow test file needs flow: NAME and a list "
                                               "of tests:")])
-    for key in sorted(set(data) - {"flow", "tests", "settings"}, key=str):
-        bad((key,), f"unknown key {key!r} (expected flow, tests, settings)")
+    for key in sorted(set(data) - {"flow", "tests", "settings", "speech_model"}, key=str):
+        bad((key,), f"unknown key {key!r} (expected flow, tests, settings, speech_model)")
     flow = _find_flow(path, data["flow"], lines)
     settings = data.get("settings") or {}
     if not isinstance(settings, dict):
         bad(("settings",), "settings: is a mapping of NAME: value")
         settings = {}
     out = TestFile(path, flow)
+    model = data.get("speech_model")
+    if model is not None and not isinstance(model, str):
+        bad(("speech_model",), "speech_model: is the path of a vosk model folder")
+    elif model:
+        out.speech_model = (path.parent / model).resolve()
+        if not out.speech_model.is_dir():
+            bad(("speech_model",), f"speech_model: no folder {str(out.speech_model)!r}")
     for i, raw in enumerate(data["tests"]):
-        test = _read_test(raw, ("tests", i), flow, settings, bad, lines)
+        test = _read_test(raw, ("tests", i), flow, settings, bad, lines, path.parent)
         if test is not None:
             out.tests.append(test)
     if problems:
@@ -121,7 +130,7 @@ def _mapping(value: Any, loc: YPath, bad: Any) -> dict[str, Any]:
 
 
 def _read_test(raw: Any, loc: YPath, flow: Flow, file_settings: dict[str, Any], bad: Any,
-               lines: dict[YPath, int]) -> FlowTest | None:
+               lines: dict[YPath, int], folder: Path) -> FlowTest | None:
     if not isinstance(raw, dict) or not raw.get("name") or not isinstance(raw.get("steps"), list):
         bad(loc, "a test needs a name and a list of steps")
         return None
@@ -150,7 +159,7 @@ def _read_test(raw: Any, loc: YPath, flow: Flow, file_settings: dict[str, Any], 
     steps: list[Step] = []
     for j, item in enumerate(raw["steps"]):
         try:
-            steps.append(read_step(item, line_for(lines, loc + ("steps", j))))
+            steps.append(read_step(item, line_for(lines, loc + ("steps", j)), folder))
         except ValueError as exc:
             bad(loc + ("steps", j), str(exc))
     outcome = raw.get("outcome")
@@ -234,6 +243,10 @@ class _Harness:
         self.template = self.tmp / "template.sqlite3"
         db.upgrade(f"sqlite:///{self.template}")
         self.token = secrets.token_hex(16)
+        self.account_sid = new_sid("AC")
+        # Twilio's recordings API for spoken answers; started when a test speaks
+        self.recordings = RecordingsServer(self.account_sid, self.token)
+        self.stack.callback(self.recordings.close)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -243,10 +256,16 @@ class _Harness:
         """Run one test; None when it passes, else the report naming file:line."""
         from . import create_app
 
+        spoken = next((s for s in test.steps if s.kind in SPOKEN_STEPS), None)
+        model = test_file.speech_model or self.config.speech_model_path
+        if spoken is not None and model is None:
+            return (f"{test_file.path}:{spoken.line}: test {test.name!r}: {spoken.kind} needs a "
+                    "speech model: set speech_model: PATH in the test file or [speech] "
+                    "model_path in the config")
         run_id = secrets.token_hex(6)
         database = self.tmp / f"{run_id}.sqlite3"
         shutil.copyfile(self.template, database)
-        config = self._config(test_file, test, run_id, database)
+        config = self._config(test_file, test, run_id, database, model, spoken is not None)
         clock = _Clock(test.at)
         logs = _LogCapture()
         services = None
@@ -258,9 +277,10 @@ class _Harness:
                 services = app.extensions["ivr"]
                 to = test.to or next(iter(config.flows.numbers), "+15005550006")
                 call = SimulatedCall(InProcessTransport(app, BASE_URL), self.token,
-                                     from_=test.from_, to=to)
+                                     from_=test.from_, to=to, account_sid=self.account_sid,
+                                     recordings=self.recordings)
                 clock.call = call
-                _play(call, test)
+                _play(call, test, test_file.flow.model.language.split("-")[0].lower())
                 if test.outcome:
                     got = _outcome(services, call.call_sid)
                     if got != test.outcome:
@@ -279,8 +299,14 @@ class _Harness:
             for key in self.redis.scan_iter(match=f"{config.redis.key_prefix}*"):
                 self.redis.delete(key)
 
-    def _config(self, test_file: TestFile, test: FlowTest, run_id: str, database: Path) -> Config:
+    def _config(self, test_file: TestFile, test: FlowTest, run_id: str, database: Path,
+                model: Path | None, spoken: bool) -> Config:
         c = self.config
+        if model is not None:
+            c = c.with_section("speech", model_path=str(model))
+        if spoken:  # the server fetches the caller's answers from the stand-in API
+            c = c.with_section("twilio", account_sid=self.account_sid,
+                               api_base_url=self.recordings.base_url)
         c = c.with_section("server", public_base_url=BASE_URL, trust_proxy=False,
                            instance_path=str(self.tmp / run_id))
         c = c.with_section("twilio", auth_token=self.token, dev_skip_signatures=False)
@@ -310,14 +336,14 @@ def _stub_lookups(answers: dict[str, dict[str, Any]]) -> Any:
     return lookup
 
 
-def _play(call: SimulatedCall, test: FlowTest) -> None:
+def _play(call: SimulatedCall, test: FlowTest, voice: str = "en") -> None:
     """Dial, run the steps, then finish the call the way a caller would (hang up)."""
     line = test.line
     try:
         call.dial()
         for step in test.steps:
             line = step.line
-            run_step(call, step)
+            run_step(call, step, voice)
         line = test.outcome_line or line
         finish(call)
     except StepFailed:

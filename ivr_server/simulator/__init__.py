@@ -8,6 +8,8 @@
 
 from .caller import SimulatedCall
 from .model import DialOutcome, Moment, SimulatorError, Transfer, new_sid
+from .recordings import RecordingsServer
+from .speaking import synthesize
 from .transport import (
                         HttpResult,
                         HttpTransport,
@@ -19,5 +21,6 @@ from .transport import (
 from .twiml_reader import TwiMLError, parse_twiml
 
 __all__ = ["DialOutcome", "HttpResult", "HttpTransport", "InProcessTransport", "Moment",
-           "SimulatedCall", "SimulatorError", "Transfer", "Transport", "TransportError",
-           "TwiMLError", "new_sid", "parse_twiml", "twilio_signature"]
+           "RecordingsServer", "SimulatedCall", "SimulatorError", "Transfer", "Transport",
+           "TransportError", "TwiMLError", "new_sid", "parse_twiml", "synthesize",
+           "twilio_signature"]

@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
+from . import speaking
 from . import twiml_reader as tw
 from .model import DialOutcome, Moment, SimulatorError, Transfer, new_sid, norm
+from .recordings import RecordingsServer
 from .transport import HttpResult, Transport, twilio_signature
 from .twiml_reader import DTMF_KEYS, TwiMLError, Verb, parse_twiml
 
@@ -29,7 +31,8 @@ class SimulatedCall:
                  to: str = "+15005550006", incoming_path: str = "/voice/incoming",
                  status_path: str | None = "/voice/status", call_sid: str | None = None,
                  account_sid: str | None = None, dial_outcome: DialOutcome | None = None,
-                 extra_params: Mapping[str, str] | None = None):
+                 extra_params: Mapping[str, str] | None = None,
+                 recordings: RecordingsServer | None = None):
         self.transport, self.auth_token = transport, auth_token
         self.from_, self.to = from_, to
         self.incoming_path, self.status_path = incoming_path, status_path
@@ -37,6 +40,9 @@ class SimulatedCall:
         self.account_sid = account_sid or new_sid("AC")
         self.dial_outcome = dial_outcome  # None: stop at each <Dial> until answer_dial()
         self.extra_params = dict(extra_params or {})
+        self.recordings = recordings  # serves say() audio; None: started on demand, owned
+        self._owns_recordings = False
+        self.last_recording_sid: str | None = None
         self.status = "new"
         self.ended = False
         self.elapsed = 0.0  # simulated seconds since the call was answered
@@ -157,18 +163,12 @@ class SimulatedCall:
 
     def record(self, seconds: int = 5, finish_key: str = "#") -> list[str]:
         """Leave a message at a <Record>, ended by `finish_key` (or by silence if empty)."""
-        rec = self._expect(tw.Record, "leave a recording")
-        self._note("caller", "record", f"{seconds}s")
-        self.elapsed += seconds
-        sid = new_sid("RE")
-        params = {"RecordingSid": sid, "RecordingDuration": str(seconds),
-                  "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/"
-                                  f"{self.account_sid}/Recordings/{sid}"}
-        if finish_key:
-            params["Digits"] = finish_key
-        self._pending = None
-        self._load(rec.method, self._abs(rec.action) if rec.action else self._url, params)
-        return self._run()
+        return speaking.record(self, seconds, finish_key)
+
+    def say(self, audio: speaking.Audio, voice: str = "en") -> list[str]:
+        """Speak at a <Record> (WAV bytes or file, or text espeak-ng synthesizes in `voice`);
+        the server fetches it from `recordings` (its twilio.api_base_url)."""
+        return speaking.say(self, audio, voice)
 
     def answer_dial(self, outcome: DialOutcome | None = None) -> list[str]:
         """End the ringing <Dial> as `outcome` (default: the agent answers for 60 s)."""
@@ -370,6 +370,8 @@ class SimulatedCall:
         self.ended, self.status = True, status
         self._pending, self._verbs = None, []
         self._note("twilio", "end", f"{status} after {int(self.elapsed)}s")
+        if self._owns_recordings and self.recordings is not None:
+            self.recordings.close()
         if self.status_path is None:
             return
         result = self._request("POST", self.transport.base_url + self.status_path, {

@@ -4,7 +4,9 @@
     - not_hear: Hello            # not heard since the caller's last action
     - press: "2"                 # keys at the prompt (quote them)
     - silence: true              # no input until the prompt times out
-    - speak: billing             # speech at a speech prompt
+    - speak: billing             # speech at a speech prompt (<Gather input="speech">)
+    - say: 환불                  # spoken, recorded answer at a menu (espeak-ng, the flow's voice)
+    - say_audio: answer.wav      # the same with a WAV file, relative to the script
     - transferred_to: client:priority-desk
     - agent: busy                # how the ringing transfer ends: answers, busy, no-answer, failed
     - agent_hears: support       # the whisper and parameters the agent got (answers if ringing)
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .caller import SimulatedCall
@@ -22,7 +25,8 @@ from .model import DialOutcome, norm
 from .twiml_reader import DTMF_KEYS
 
 STEP_KINDS: dict[str, type] = {
-    "hear": str, "not_hear": str, "press": str, "silence": bool, "speak": str, "hangup": bool,
+    "hear": str, "not_hear": str, "press": str, "silence": bool, "speak": str, "say": str,
+    "say_audio": str, "hangup": bool,
     "transferred_to": str, "agent": str, "agent_hears": str, "ended": bool}
 
 
@@ -41,8 +45,10 @@ class StepFailed(AssertionError):
         self.line = line
 
 
-def read_step(item: Any, line: int = 0) -> Step:
-    """Check one `- kind: value` item; ValueError says what is wrong with it."""
+def read_step(item: Any, line: int = 0, base: Path | None = None) -> Step:
+    """Check one `- kind: value` item; ValueError says what is wrong with it.
+
+    say_audio paths are resolved against `base` (the script's folder)."""
     if not isinstance(item, dict) or len(item) != 1:
         raise ValueError(f"a step is one of {', '.join(STEP_KINDS)} with its value, "
                          'e.g. - press: "1"')
@@ -62,6 +68,11 @@ def read_step(item: Any, line: int = 0) -> Step:
         value = str(value)
     if not isinstance(value, want):
         raise ValueError(f"{kind}: expected {'true' if want is bool else 'text'}, got {value!r}")
+    if kind == "say_audio":
+        path = (base or Path.cwd()) / value
+        if not path.is_file():
+            raise ValueError(f"say_audio: no file {str(path)!r}")
+        value = str(path.resolve())
     if kind == "agent":
         try:
             DialOutcome.parse(value)
@@ -71,8 +82,10 @@ def read_step(item: Any, line: int = 0) -> Step:
     return Step(kind, value, line)
 
 
-def run_step(call: SimulatedCall, step: Step) -> None:
-    """Do or check one step; StepFailed (with the step's line) when an expectation is unmet."""
+def run_step(call: SimulatedCall, step: Step, voice: str = "en") -> None:
+    """Do or check one step; StepFailed (with the step's line) when an expectation is unmet.
+
+    `voice` is the espeak-ng voice `say` speaks with (ko, en, ...)."""
     kind, value = step.kind, step.value
 
     def fail(message: str) -> StepFailed:
@@ -91,8 +104,15 @@ def run_step(call: SimulatedCall, step: Step) -> None:
         call.press(value)
     elif kind == "speak":
         call.speak(value)
+    elif kind == "say":
+        call.say(value, voice)
+    elif kind == "say_audio":
+        call.say(Path(value))
     elif kind == "silence" and value:
+        was_gather = call.waiting_for == "input"
         call.silence()
+        if was_gather and call.waiting_for == "record" and not call.heard_since_input:
+            call.silence()  # a spoken-answer menu records next: a silent caller says nothing
     elif kind == "hangup" and value:
         call.hangup()
     elif kind == "ended":
