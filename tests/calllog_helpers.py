@@ -19,12 +19,12 @@ from ivr_server.calllog import CallLog
 from ivr_server.models import Call, CallEvent, FlowVersion
 
 from .db_fixtures import (
-        fresh_database,
-        key_prefix,
-        redis_client,
-        redis_server,
-        unreachable_database_url,
-    )
+    fresh_database,
+    key_prefix,
+    redis_client,
+    redis_server,
+    unreachable_database_url,
+)
 
 __all__ = ["key_prefix", "redis_client", "redis_server"]  # fixtures used by name
 

@@ -5,9 +5,7 @@ Redis is REDIS_URL when set (CI), else an embedded redis-server; the call log is
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import os
 import shutil
 import threading
 import uuid
@@ -24,24 +22,13 @@ from ivr_server import create_app, db
 from ivr_server.cli_call import call_command, flows_test_command
 from ivr_server.config import Config
 from ivr_server.flowtest import run_flow_tests
-from ivr_server.redis_conn import EmbeddedRedis, connect
+from ivr_server.redis_conn import connect
 from ivr_server.simulator import InProcessTransport, SimulatedCall, SimulatorError
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "flows" / "examples"
+from .conftest import DEMO_FLOWS as EXAMPLES
+from .conftest import OPEN_HOURS as TUESDAY_10AM  # 10:00 in New York
+
 TOKEN = "f" * 32
-TUESDAY_10AM = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.UTC)  # 10:00 in New York
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    embedded = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
-    try:
-        yield embedded.url
-    finally:
-        embedded.shutdown()
 
 
 @pytest.fixture
