@@ -38,9 +38,13 @@ class Gather:
     num_digits: int | None = None
     finish_on_key: str = ""
     choices: tuple[str, ...] = ()  # the keys a menu accepts, for speech and simulators
-    # key -> the spoken synonyms that choose it; the edge listens for speech only when a
-    # speech model is configured and this is not empty.
+    # key -> the spoken synonyms that choose it (menus).
     synonyms: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    spoken_digits: bool = False  # a collect that takes digits said aloud
+    # How to listen for speech: "record" (a recording after the prompt, one request per
+    # answer), "stream" (live audio while the prompt plays) or "off". The edge listens
+    # only when it has a speech model and there is something to hear (synonyms or digits).
+    speech: str = "off"
 
 
 @dataclass(frozen=True)

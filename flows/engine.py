@@ -9,6 +9,7 @@ from typing import Any
 
 from . import actions as act
 from . import hours
+from .answers import Answers
 from .errors import FlowRuntimeError
 from .events import (
     CallStarted,
@@ -35,13 +36,10 @@ from .schema import (
     TransferNode,
 )
 from .templates import TemplateError, evaluate, render, render_value
-from .validators import digits_valid
 
 MAX_NODES_PER_TURN = 100
 WITHHELD = {"anonymous", "restricted", "unknown", "blocked", "unavailable", "266696687",
             "private"}
-ANSWERED = {"completed", "answered"}
-DEFAULT_GOODBYE = "Sorry, nobody is available to take your call right now. Please call again later."
 
 
 def step(flow: Flow, session: Any, event: Event, now: dt.datetime) -> tuple[Any, list[act.Action]]:
@@ -51,7 +49,7 @@ def step(flow: Flow, session: Any, event: Event, now: dt.datetime) -> tuple[Any,
     return run.session, run.out
 
 
-class _Run:
+class _Run(Answers):
     def __init__(self, flow: Flow, session: Any, now: dt.datetime):
         self.flow, self.session, self.now = flow, session, now
         self.out: list[act.Action] = []
@@ -82,6 +80,8 @@ class _Run:
             self.menu_speech(node_name, node, event)
         elif isinstance(event, DigitsEntered | NoInput) and isinstance(node, CollectNode):
             self.collect_answer(node_name, node, event)
+        elif isinstance(event, SpeechHeard) and isinstance(node, CollectNode):
+            self.collect_speech(node_name, node, event)
         elif isinstance(event, LookupDone) and isinstance(node, HttpNode):
             self.lookup_answer(node_name, node, event)
         elif isinstance(event, TransferEnded) and isinstance(node, TransferNode):
@@ -90,86 +90,6 @@ class _Run:
             # Input that does not fit the waiting node (out of order): ask again, count nothing.
             self.log("ignored_input", node_name, event=type(event).__name__)
             self.run_from(node_name, repeat=True)
-
-    def menu_answer(self, name: str, node: MenuNode, event: DigitsEntered | NoInput) -> None:
-        digits = event.digits if isinstance(event, DigitsEntered) else ""
-        key = digits[:1]
-        option = next((o for o in node.options if o.key == key), None) if key else None
-        if option is not None:
-            label = option.label or option.key
-            self.log("key", name, digits=key, choice=label)
-            self.session.choices.append(label)
-            if node.save_as:
-                self.session.vars[node.save_as] = label
-            self.route(name, option.goto, f"pressed {key}")
-            return
-        kind = "no_input" if not digits else "no_match"
-        self.log(kind, name, digits=digits or None)
-        self.retry_or_fallback(name, node, node.no_input if not digits else node.no_match)
-
-    def menu_speech(self, name: str, node: MenuNode, event: SpeechHeard) -> None:
-        option = next((o for o in node.options if o.key == event.choice), None)
-        self.log("speech", name, text=event.text, confidence=round(event.confidence, 3),
-                 choice=(option.label or option.key) if option else None, error=event.error,
-                 audio_seconds=round(event.audio_seconds, 2), decode_ms=round(event.decode_ms, 1))
-        if option is None:
-            kind = "no_input" if not (event.text or event.error) else "no_match"
-            self.log(kind, name, heard=event.text or None)
-            reprompt = node.no_input if kind == "no_input" else node.no_match
-            self.retry_or_fallback(name, node, reprompt)
-            return
-        label = option.label or option.key
-        self.session.choices.append(label)
-        if node.save_as:
-            self.session.vars[node.save_as] = label
-        self.route(name, option.goto, f"said {event.text!r}")
-
-    def collect_answer(self, name: str, node: CollectNode, event: DigitsEntered | NoInput) -> None:
-        digits = event.digits.rstrip("#*") if isinstance(event, DigitsEntered) else ""
-        if not digits:
-            self.log("no_input", name)
-            self.retry_or_fallback(name, node, node.no_input)
-            return
-        ok = digits_valid(digits, min_digits=node.min_digits, max_digits=node.max_digits,
-                          luhn=node.validate_as == "luhn", pattern=node.pattern)
-        if not ok:
-            self.log("invalid", name, digits=_mask(digits))
-            self.retry_or_fallback(name, node, node.invalid)
-            return
-        self.log("collected", name, var=node.save_as, digits=_mask(digits))
-        self.session.vars[node.save_as] = digits
-        self.route(name, node.next, "valid entry")
-
-    def lookup_answer(self, name: str, node: HttpNode, event: LookupDone) -> None:
-        if not event.ok:
-            self.log("lookup_failed", name, status=event.status, error=event.error,
-                     elapsed_ms=event.elapsed_ms)
-            self.route(name, node.on_failure, "lookup failed")
-            return
-        saved = {}
-        for var, dotted in node.save.items():
-            value = _dig(event.data, dotted)
-            if value is not None:
-                self.session.vars[var] = value
-                saved[var] = value
-        if saved:
-            self.session.known_caller = True
-        self.log("lookup", name, status=event.status, saved=sorted(saved),
-                 elapsed_ms=event.elapsed_ms)
-        self.route(name, node.next, "lookup answered")
-
-    def transfer_ended(self, name: str, node: TransferNode, event: TransferEnded) -> None:
-        self.log("transfer_ended", name, status=event.status, duration=event.duration)
-        if event.status in ANSWERED:
-            self.session.outcome = "transferred"
-            self.finish()
-            return
-        if node.on_failure:
-            self.route(name, node.on_failure, f"transfer {event.status}")
-            return
-        self.session.outcome = "failed"
-        self.say_text(DEFAULT_GOODBYE)
-        self.finish()
 
     # -- running nodes -------------------------------------------------------------------
 
@@ -222,16 +142,20 @@ class _Run:
 
     def node_menu(self, name: str, node: MenuNode, pending: list[act.Action]) -> None:
         prompts = pending + self.prompts(name, node.prompt)
+        synonyms = tuple((o.key, tuple(o.say)) for o in node.options if o.say)
         self.gather(name, prompts, timeout=node.timeout, num_digits=1, finish_on_key="",
-                    choices=tuple(o.key for o in node.options),
-                    synonyms=tuple((o.key, tuple(o.say)) for o in node.options
-                                   if o.say and (node.speech or self.flow.model.speech) != "off"))
+                    choices=tuple(o.key for o in node.options), synonyms=synonyms,
+                    speech=self.speech_mode(node) if synonyms else "off")
 
     def node_collect(self, name: str, node: CollectNode, pending: list[act.Action]) -> None:
         prompts = pending + self.prompts(name, node.prompt)
         fixed = node.max_digits if node.min_digits == node.max_digits else None
+        mode = self.speech_mode(node)
         self.gather(name, prompts, timeout=node.timeout, num_digits=fixed,
-                    finish_on_key=node.finish_on_key)
+                    finish_on_key=node.finish_on_key, spoken_digits=mode != "off", speech=mode)
+
+    def speech_mode(self, node: MenuNode | CollectNode) -> str:
+        return node.speech or self.flow.model.speech
 
     def node_switch(self, name: str, node: SwitchNode, pending: list[act.Action]) -> str:
         self.emit(pending)
@@ -380,20 +304,3 @@ class _Run:
 
     def log(self, kind: str, node: str | None, **data: Any) -> None:
         self.out.append(act.Log(kind, node, {k: v for k, v in data.items() if v is not None}))
-
-
-def _dig(data: Any, dotted: str) -> Any:
-    cur = data
-    for part in dotted.split("."):
-        if isinstance(cur, dict):
-            cur = cur.get(part)
-        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
-            cur = cur[int(part)]
-        else:
-            return None
-    return cur if isinstance(cur, str | int | float | bool) else None
-
-
-def _mask(digits: str) -> str:
-    """Keep the call log useful without storing whole account or card numbers."""
-    return digits if len(digits) <= 4 else "*" * (len(digits) - 4) + digits[-4:]

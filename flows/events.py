@@ -23,8 +23,9 @@ class DigitsEntered:
 
 @dataclass(frozen=True)
 class SpeechHeard:
-    """The caller spoke at a menu; the edge recognised it and matched it against the menu's
-    synonyms (`choice` is the option key, or None for no match). Recorded for supervisors."""
+    """The caller spoke at a menu or collect; the edge recognised it and matched it against
+    the menu's synonyms (`choice`: the option key) or read digit words (`digits`); None is
+    a no-match. Recorded for supervisors, with how it was heard."""
 
     text: str
     confidence: float
@@ -32,6 +33,8 @@ class SpeechHeard:
     audio_seconds: float = 0.0
     decode_ms: float = 0.0
     error: str | None = None  # the audio could not be fetched or decoded: a no-match
+    digits: str | None = None
+    path: str = "record"  # "record" or "stream"
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ class FieldProblem(ValueError):
 
 
 # YAML reads a bare `off` as false: take it as ops meant it.
-SpeechMode = Annotated[Literal["record", "off"], BeforeValidator(
+SpeechMode = Annotated[Literal["record", "stream", "off"], BeforeValidator(
     lambda v: ("record" if v else "off") if isinstance(v, bool) else v)]
 
 
@@ -172,6 +172,7 @@ class CollectNode(NodeBase):
     retries: int = Field(default=2, ge=0, le=5)
     next: str
     fallback: str
+    speech: SpeechMode | None = None  # spoken digits ("four one two"); default: the flow's
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -328,7 +329,9 @@ class FlowModel(Strict):
     language: str = "en-US"
     voice: str | None = None
     human: str | None = Field(default=None, description="number or SIP URI of last resort")
-    speech: SpeechMode = "record"  # record: a spoken answer is recorded after the prompt
+    # How callers may answer menus and collects by voice when a speech model is configured:
+    # record (a short recording after the prompt), stream (live audio, barge-in), or off.
+    speech: SpeechMode = "record"
     start: str
     hours: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
     holidays: list[Holiday] = Field(default_factory=list)

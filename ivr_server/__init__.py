@@ -27,6 +27,8 @@ from .registry import FlowRegistry
 from .sessions import SessionStore
 from .signature import Signer
 from .speech_input import SpeechInput
+from .stream_answers import StreamAnswers
+from .twilio_rest import TwilioRest
 
 log = logging.getLogger("ivr_server")
 
@@ -45,7 +47,9 @@ class Services:
     clock: Clock
     lookup: Callable[[HttpRequest], LookupDone]
     writer: BacklogWriter
+    streams: StreamAnswers
     speech: SpeechInput | None = None  # None: no speech model configured, menus take keys
+    rest: TwilioRest | None = None  # None: no account SID, so the server never calls Twilio
 
     def start_background(self) -> None:
         """Start the call-log writer thread: once per server process (after any fork)."""
@@ -90,15 +94,17 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
                                     config.lookup.use_env_proxy),
         writer=BacklogWriter(calllog, redis_client, prefix,
                              interval=config.calllog.flush_interval, logger=log),
+        streams=StreamAnswers(redis_client, prefix),
     )
     services.speech = speech_input(config)
+    services.rest = twilio_rest(config)
     app.extensions["ivr"] = services
     services.registry.refresh(force=True)  # parse flows now, not on a caller's first request
     if config.twilio.dev_skip_signatures:
         log.warning("SIGNATURE CHECKS ARE OFF (IVR_DEV_SKIP_SIGNATURES): anyone can drive "
                     "calls on this server. Never run it like this where Twilio can reach it.")
 
-    from . import voice
+    from . import media_stream, voice  # noqa: F401 - media_stream adds /voice/stream to bp
 
     app.register_blueprint(voice.bp)
     voice.register_error_handlers(app)
@@ -119,6 +125,16 @@ def speech_input(config: Config) -> SpeechInput | None:
                        max_bytes=config.speech.max_recording_bytes,
                        timeout=config.speech.download_timeout,
                        delete_recordings=config.speech.delete_recordings)
+
+
+def twilio_rest(config: Config) -> TwilioRest | None:
+    """Twilio's REST API for this account (redirecting live calls), when one is configured."""
+    token = config.twilio.auth_token
+    if not config.twilio.account_sid or not token:
+        log.info("no Twilio account configured (twilio.account_sid, auth_token): the server "
+                 "makes no REST calls, so a streamed spoken answer waits for its prompt's end")
+        return None
+    return TwilioRest(config.twilio.account_sid, token, config.twilio.api_base_url)
 
 
 def auth_token(config: Config) -> str:

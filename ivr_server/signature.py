@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from flask import Request
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 class Signer:
@@ -60,20 +60,24 @@ def _toggle_port(url: str) -> str | None:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def public_url(request: Request, public_base_url: str) -> str:
+def public_url(request: Request, public_base_url: str, *, websocket: bool = False) -> str:
     """The URL Twilio requested. With a proxy trusted, ProxyFix has already fixed scheme/host."""
     query = request.query_string.decode("latin-1")
     base = public_base_url.rstrip("/") if public_base_url else request.host_url.rstrip("/")
+    if websocket:  # ws(s)://, whatever scheme the handshake arrived on behind a proxy
+        base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
     path = request.script_root + request.path
     return f"{base}{path}" + (f"?{query}" if query else "")
 
 
-def is_signed(request: Request, signer: Signer, public_base_url: str) -> bool:
+def is_signed(request: Request, signer: Signer, public_base_url: str, *,
+              websocket: bool = False) -> bool:
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
         return False
     params = request.form if request.mimetype == "application/x-www-form-urlencoded" else None
     try:
-        return signer.valid(public_url(request, public_base_url), params, signature)
+        return signer.valid(public_url(request, public_base_url, websocket=websocket), params,
+                            signature)
     except (ValueError, TypeError, UnicodeError):
         return False

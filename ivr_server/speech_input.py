@@ -1,15 +1,17 @@
-"""A caller's spoken answer, from Twilio's recording to a menu choice, recognised on our server.
+"""A caller's spoken answer, from Twilio's audio to a menu choice or digits, heard here.
 
-Path 1 (one request per answer): the menu's TwiML records the answer; the action handler
+Path 1 (one request per answer): the node's TwiML records the answer; the action handler
 gives the RecordingUrl here. The audio is fetched from Twilio with the account's
-credentials (bounded in time and size), decoded, recognised with the menu's synonyms as
-the grammar, and checked against them again. Any failure is a no-match, never an error.
+credentials (bounded in time and size), decoded, recognised with the node's grammar
+(menu synonyms or digit words) and checked against it again. Any failure is a no-match,
+never an error. Path 2 (streaming, media_stream.py) judges its live results with `judge`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -17,9 +19,9 @@ import requests
 from flows.events import SpeechHeard
 from speech.audio import decode_audio
 from speech.errors import SpeechError
-from speech.matching import match_choice
+from speech.matching import DIGIT_WORDS, digit_grammar, match_choice, spoken_digits
 from speech.model import SpeechModel
-from speech.recognize import recognize
+from speech.recognize import Recognition, recognize
 
 TWILIO_API = "https://api.twilio.com"
 log = logging.getLogger(__name__)
@@ -40,7 +42,34 @@ class SpeechInput:
         # Deleting never delays the caller: it runs beside the webhook, best effort.
         self._deleter = ThreadPoolExecutor(max_workers=2, thread_name_prefix="recording-delete")
 
-    def hear(self, recording_url: str, synonyms: dict[str, list[str]]) -> SpeechHeard:
+    @property
+    def digits_language(self) -> str | None:
+        """The language digit words are read in (the model's), or None if we have no table."""
+        language = self.model.language or ""
+        code = language.lower().replace("_", "-").split("-")[0]
+        return code if code in DIGIT_WORDS else None
+
+    def grammar(self, synonyms: Mapping[str, Sequence[str]] | None = None, *,
+                digits: bool = False) -> list[str]:
+        """What the recogniser may hear: a menu's synonyms, or digit words for a collect."""
+        if digits:
+            language = self.digits_language
+            return digit_grammar(language) if language else []
+        return sorted({p for options in (synonyms or {}).values() for p in options})
+
+    def judge(self, heard: Recognition, synonyms: Mapping[str, Sequence[str]] | None = None,
+              *, digits: bool = False, path: str = "record") -> SpeechHeard:
+        """Check what the recogniser returned against what the node accepts (the grammar
+        only biases decoding): a choice, digits, or a no-match."""
+        choice = match_choice(heard, synonyms, self.min_confidence) if synonyms else None
+        number = None
+        if digits and self.digits_language:
+            number = spoken_digits(heard, self.digits_language, self.min_confidence)
+        return SpeechHeard(heard.text, heard.confidence, choice, heard.audio_seconds,
+                           heard.decode_ms, digits=number, path=path)
+
+    def hear(self, recording_url: str, synonyms: Mapping[str, Sequence[str]] | None = None,
+             *, digits: bool = False) -> SpeechHeard:
         try:
             audio = self._download(recording_url)
         except (requests.RequestException, ValueError, OSError) as exc:
@@ -48,21 +77,22 @@ class SpeechInput:
             return SpeechHeard("", 0.0, None, error=f"{type(exc).__name__}: {exc}"[:200])
         if self.delete_recordings:
             self._deleter.submit(self._delete, recording_url)
-        return self.hear_audio(audio, synonyms)
+        return self.hear_audio(audio, synonyms, digits=digits)
 
-    def hear_audio(self, audio: bytes, synonyms: dict[str, list[str]]) -> SpeechHeard:
-        """Recognise one answer (a WAV, PCM or mu-law) against a menu's choices: the code
-        path of every call, also behind `ivr speech recognize`."""
+    def hear_audio(self, audio: bytes, synonyms: Mapping[str, Sequence[str]] | None = None,
+                   *, digits: bool = False) -> SpeechHeard:
+        """Recognise one answer (a WAV, PCM or mu-law) against a menu's choices or as digits:
+        the code path of every call, also behind `ivr speech recognize`."""
+        phrases = self.grammar(synonyms, digits=digits)
+        if not phrases:
+            return SpeechHeard("", 0.0, None, error="nothing to listen for")
         try:
             decoded = decode_audio(audio)
-            phrases = sorted({p for options in synonyms.values() for p in options})
             heard = recognize(self.model, decoded.pcm, decoded.sample_rate, phrases)
         except (SpeechError, ValueError, OSError) as exc:
             log.warning("speech: audio not recognised: %s", exc)
             return SpeechHeard("", 0.0, None, error=f"{type(exc).__name__}: {exc}"[:200])
-        choice = match_choice(heard, synonyms, self.min_confidence)
-        return SpeechHeard(heard.text, heard.confidence, choice, heard.audio_seconds,
-                           heard.decode_ms)
+        return self.judge(heard, synonyms, digits=digits)
 
     def _delete(self, recording_url: str) -> None:
         """Privacy: the caller's voice is not kept at Twilio once we have heard it."""

@@ -3,43 +3,90 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from twilio.twiml.voice_response import Client, Dial, Gather, Sip, VoiceResponse
+from twilio.twiml.voice_response import Client, Dial, Gather, Sip, Start, Stop, VoiceResponse
 
 from flows import actions as act
 
 SIP_HEADERS_MAX = 1000  # Twilio caps custom SIP headers; keep well under it
 
 
-SPEECH_SILENCE_SECONDS = 2  # a pause this long ends a spoken answer
+SPEECH_SILENCE_SECONDS = 2  # a pause this long ends a recorded answer
+KEYS_BEFORE_RECORDING = 3  # seconds a collect waits for a first key before recording
 
 
-def render(actions: Iterable[act.Action], *, speech: bool = False,
-           max_recording_seconds: int = 10) -> str:
-    """TwiML for the actions. With `speech`, menus with spoken synonyms also record an answer."""
+@dataclass(frozen=True)
+class Listening:
+    """How the server can hear callers: digit words known, where streams go, how long a
+    recorded answer may be."""
+
+    digits: bool
+    stream_url: str
+    max_recording_seconds: int = 10
+
+
+def render(actions: Iterable[act.Action], *, listen: Listening | None = None,
+           stop_stream: str | None = None) -> str:
+    """TwiML for the actions. With `listen`, prompts that take speech also record it (path 1)
+    or stream it (path 2); `stop_stream` ends the stream of the prompt just answered."""
     response = VoiceResponse()
+    if stop_stream:
+        stop = Stop()
+        stop.stream(name=stop_stream)
+        response.append(stop)
     for action in actions:
         if isinstance(action, act.Say | act.Play | act.Pause):
             _prompt(response, action)
-        elif isinstance(action, act.Gather) and speech and action.synonyms:
-            # Keys during the prompt (barge-in), then, with no key, record a short answer
-            # that a key also ends; silence falls through to the timeout Redirect.
-            response.append(_gather(action, timeout=1, on_empty=False))
-            response.record(action=_input_url(action), method="POST",
-                            timeout=SPEECH_SILENCE_SECONDS, max_length=max_recording_seconds,
-                            play_beep=False, trim="trim-silence",
-                            finish_on_key="".join(action.choices) or "#")
-            response.redirect(_input_url(action, timed_out=True), method="POST")
         elif isinstance(action, act.Gather):
-            response.append(_gather(action))
-            # Twilio calls the action on an empty result; should it ever fall through, ask again.
-            response.redirect(_input_url(action, timed_out=True), method="POST")
+            _listen(response, action, _speech_mode(action, listen), listen)
         elif isinstance(action, act.Dial):
             response.append(_dial(action))
         elif isinstance(action, act.Hangup):
             response.hangup()
     return str(response)
+
+
+def _speech_mode(action: act.Gather, listen: Listening | None) -> str:
+    if listen is None or not (action.synonyms or (action.spoken_digits and listen.digits)):
+        return "off"
+    return action.speech
+
+
+def _listen(response: VoiceResponse, action: act.Gather, mode: str,
+            listen: Listening | None) -> None:
+    if mode == "record" and listen is not None:
+        # Keys during the prompt (barge-in), then, with no key, record a short answer
+        # that a key also ends; silence falls through to the timeout Redirect.
+        menu = bool(action.choices)
+        response.append(_gather(action, timeout=1 if menu else min(action.timeout,
+                                                                   KEYS_BEFORE_RECORDING),
+                                on_empty=False))
+        response.record(action=_input_url(action), method="POST",
+                        timeout=SPEECH_SILENCE_SECONDS, max_length=listen.max_recording_seconds,
+                        play_beep=False, trim="trim-silence",
+                        finish_on_key="".join(action.choices) or action.finish_on_key or "#")
+        response.redirect(_input_url(action, timed_out=True), method="POST")
+        return
+    stream = None
+    if mode == "stream" and listen is not None:
+        # The caller's audio goes to our websocket while the prompt plays; keys still work.
+        stream = stream_name(action)
+        start = Start()
+        media = start.stream(name=stream, url=listen.stream_url, track="inbound_track")
+        for name, value in (("node", action.node), ("turn", str(action.turn)),
+                            ("stream", stream)):
+            media.parameter(name=name, value=value)
+        response.append(start)
+    response.append(_gather(action, stream=stream))
+    # Twilio calls the action on an empty result; should it ever fall through, ask again.
+    response.redirect(_input_url(action, timed_out=True, stream=stream), method="POST")
+
+
+def stream_name(action: act.Gather) -> str:
+    """Unique within the call, so the next answer can stop exactly this stream."""
+    return f"{action.node}.{action.turn}"
 
 
 def say_then_dial(message: str, target: str | None, goodbye: str, voice: str | None,
@@ -77,15 +124,18 @@ def _prompt(parent: VoiceResponse | Gather, action: act.Say | act.Play | act.Pau
         parent.pause(length=max(1, round(action.seconds)))
 
 
-def _input_url(action: act.Gather, timed_out: bool = False) -> str:
-    query = {"node": action.node, "turn": action.turn}
+def _input_url(action: act.Gather, timed_out: bool = False, stream: str | None = None) -> str:
+    query: dict[str, str | int] = {"node": action.node, "turn": action.turn}
+    if stream:
+        query["stream"] = stream
     if timed_out:
         query["timeout"] = 1
     return "/voice/input?" + urlencode(query)
 
 
-def _gather(action: act.Gather, timeout: int | None = None, on_empty: bool = True) -> Gather:
-    gather = Gather(input="dtmf", action=_input_url(action), method="POST",
+def _gather(action: act.Gather, timeout: int | None = None, on_empty: bool = True,
+            stream: str | None = None) -> Gather:
+    gather = Gather(input="dtmf", action=_input_url(action, stream=stream), method="POST",
                     timeout=timeout or action.timeout,
                     action_on_empty_result=True if on_empty else None,
                     finish_on_key=action.finish_on_key,

@@ -29,6 +29,7 @@ bp = Blueprint("voice", __name__, url_prefix="/voice")
 
 SID = re.compile(r"^[A-Za-z]{2}[A-Za-z0-9]{1,62}$")
 KEYS = re.compile(r"[^0-9*#]")
+STREAM_NAME = re.compile(r"[^A-Za-z0-9_.:-]")
 MAX_LOOKUPS_PER_TURN = 10
 DIAL_STATUSES = {"completed", "answered", "busy", "no-answer", "failed", "canceled"}
 ENDED_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
@@ -61,7 +62,9 @@ def signed_or_allowed() -> bool:
     s = services()
     if s.config.twilio.dev_skip_signatures:
         return True
-    return is_signed(request, s.validator, s.config.server.public_base_url)
+    # Twilio signs a media stream's websocket handshake with its wss:// URL.
+    websocket = request.path == bp.url_prefix + "/stream"
+    return is_signed(request, s.validator, s.config.server.public_base_url, websocket=websocket)
 
 
 # -- webhooks ------------------------------------------------------------------------------
@@ -123,25 +126,35 @@ def _incoming() -> str:
 
 
 def _input() -> str:
+    s = services()
     session = _session()
+    stream = STREAM_NAME.sub("", request.args.get("stream", ""))[:80] or None
     if _stale(session):
-        return _advance(session, Repeat(), services().clock())
+        return _advance(session, Repeat(), s.clock(), stop_stream=stream)
     digits = KEYS.sub("", request.form.get("Digits", ""))[:40]  # Record sends "hangup" too
     recording = request.form.get("RecordingUrl", "")
     event: Event = DigitsEntered(digits) if digits else NoInput()
-    if recording and not digits and services().speech is not None:
+    if stream:  # path 2: the keypad and the voice race for this prompt
+        event = s.streams.settle(session.call_sid, session.turn, event)
+    elif recording and not digits and s.speech is not None:
         event = _hear(session, recording)
-    return _advance(session, event, services().clock())
+    return _advance(session, event, s.clock(), stop_stream=stream)
+
+
+def listening(node: Any) -> tuple[dict[str, list[str]], bool]:
+    """What a waiting node accepts by voice: a menu's synonyms, or digits for a collect."""
+    synonyms = {o.key: list(o.say) for o in getattr(node, "options", []) if o.say}
+    return synonyms, getattr(node, "type", "") == "collect"
 
 
 def _hear(session: Session, recording_url: str) -> Event:
-    """Recognise a spoken menu answer against that menu's synonyms (path 1)."""
+    """Recognise a recorded answer against the waiting node's grammar (path 1)."""
     s = services()
     node = s.registry.version(session.flow, session.version).node(session.node or "")
-    synonyms = {o.key: list(o.say) for o in getattr(node, "options", []) if o.say}
-    if not synonyms:
+    synonyms, digits = listening(node)
+    if not synonyms and not digits:
         return NoInput()
-    return s.speech.hear(recording_url, synonyms)
+    return s.speech.hear(recording_url, synonyms, digits=digits)
 
 
 def _dial() -> str:
@@ -199,7 +212,7 @@ def _whisper() -> str:
 
 
 def _advance(session: Session, event: Event, now: Any, flow: Flow | None = None,
-             pipe: Any = None) -> str:
+             pipe: Any = None, stop_stream: str | None = None) -> str:
     """Run the engine, then save the session and queue the call's events in one round trip."""
     s = services()
     flow = flow or s.registry.version(session.flow, session.version)
@@ -220,8 +233,20 @@ def _advance(session: Session, event: Event, now: Any, flow: Flow | None = None,
         {"at": now, "node": a.node, "kind": a.kind, "data": a.data}
         for a in out if isinstance(a, act.Log)], pipe=pipe)
     pipe.execute()
-    return twiml.render(out, speech=s.speech is not None,
-                        max_recording_seconds=s.config.speech.max_recording_seconds)
+    return twiml.render(out, listen=_listening(), stop_stream=stop_stream)
+
+
+def _listening() -> twiml.Listening | None:
+    """How this server can hear callers (None: no speech model, keys only)."""
+    s = services()
+    if s.speech is None:
+        return None
+    base = s.config.server.public_base_url.rstrip("/") or request.host_url.rstrip("/")
+    return twiml.Listening(
+        digits=s.speech.digits_language is not None,
+        stream_url=base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        + bp.url_prefix + "/stream",
+        max_recording_seconds=s.config.speech.max_recording_seconds)
 
 
 def _session() -> Session:

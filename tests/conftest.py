@@ -21,6 +21,8 @@ from ivr_server.simulator.transport import InProcessTransport
 
 from .crm_stub import CrmStub, running_crm
 
+pytest_plugins = ["tests.prism"]
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_FLOWS = ROOT / "flows" / "examples"
 PUBLIC_URL = "https://ivr.example.test"

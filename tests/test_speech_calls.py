@@ -36,8 +36,18 @@ nodes:
       - { key: "1", label: reserve, say: [예약], goto: reserve }
       - { key: "2", label: refund, say: [환불], goto: refund }
       - { key: "3", label: confirm, say: [확인], goto: agent }
+      - { key: "4", label: code, goto: code }
     retries: 1
     fallback: agent
+  code:
+    type: collect
+    prompt: 번호를 말씀하세요.
+    save_as: code
+    min_digits: 2
+    max_digits: 4
+    next: thanks
+    fallback: agent
+  thanks: { type: say, text: "Code {{ code }}.", next: agent }
   reserve: { type: say, text: Reservations., next: agent }
   refund: { type: say, text: Refunds., next: agent }
   agent: { type: transfer, to: "+15005550006" }
@@ -112,6 +122,32 @@ def test_a_spoken_choice_routes_the_call_and_is_logged(spoken_app, recordings, p
             break
         time.sleep(0.05)
     assert server.deleted == [server.fetches[0] + ".json"]  # the caller's voice is not kept
+
+
+def call_at_collect(app) -> SimulatedCall:  # noqa: ANN001
+    call = SimulatedCall(InProcessTransport(app, PUBLIC_URL), AUTH_TOKEN, to="+15005550400",
+                         account_sid=ACCOUNT_SID)
+    call.dial()
+    call.press("4")
+    return call
+
+
+def test_spoken_digits_fill_a_collect(spoken_app, recordings, phone_audio):
+    server, _ = recordings
+    call = call_at_collect(spoken_app)
+    call.silence()  # no key within a few seconds of the prompt: the answer is recorded
+    assert call.waiting_for == "record"
+    server.next_audio = phone_audio.mulaw_wav("이 삼").read_bytes()
+    call.record(seconds=2, finish_key="")
+    call.expect_heard("Code 23.")
+    speech = [e for e in call_events(spoken_app, call.call_sid) if e.kind == "speech"]
+    assert speech[-1].data["digits"] == "23" and speech[-1].data["path"] == "record"
+
+
+def test_keys_still_fill_a_collect_that_listens(spoken_app):
+    call = call_at_collect(spoken_app)
+    call.press("4122#")
+    call.expect_heard("Code 4122.")
 
 
 def test_a_key_still_works_where_speech_is_offered(spoken_app):

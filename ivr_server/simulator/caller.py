@@ -15,10 +15,12 @@ from urllib.parse import urlencode, urljoin
 
 from . import speaking
 from . import twiml_reader as tw
+from .media import MediaStream
 from .model import DialOutcome, Moment, SimulatorError, Transfer, new_sid, norm
 from .recordings import RecordingsServer
 from .transport import HttpResult, Transport, twilio_signature
 from .twiml_reader import DTMF_KEYS, TwiMLError, Verb, parse_twiml
+from .whisper import whisper
 
 MAX_REQUESTS = 200
 WORDS_PER_SECOND = 2.5
@@ -53,6 +55,7 @@ class SimulatedCall:
         self._url = ""
         self._verbs: list[Verb] = []
         self._pending: tw.Gather | tw.Dial | tw.Record | None = None
+        self.streams: dict[str | None, MediaStream] = {}  # open <Start><Stream>s by name
 
     # -- what the caller experienced -------------------------------------------------------
 
@@ -165,10 +168,12 @@ class SimulatedCall:
         """Leave a message at a <Record>, ended by `finish_key` (or by silence if empty)."""
         return speaking.record(self, seconds, finish_key)
 
-    def say(self, audio: speaking.Audio, voice: str = "en") -> list[str]:
+    def say(self, audio: speaking.Audio, voice: str = "en", *,
+            realtime: bool = False) -> list[str]:
         """Speak at a <Record> (WAV bytes or file, or text espeak-ng synthesizes in `voice`);
-        the server fetches it from `recordings` (its twilio.api_base_url)."""
-        return speaking.say(self, audio, voice)
+        the server fetches it from `recordings` (its twilio.api_base_url). With a <Stream>
+        open, the audio is streamed instead (paced like a phone line with `realtime`)."""
+        return speaking.say(self, audio, voice, realtime=realtime)
 
     def answer_dial(self, outcome: DialOutcome | None = None) -> list[str]:
         """End the ringing <Dial> as `outcome` (default: the agent answers for 60 s)."""
@@ -220,6 +225,13 @@ class SimulatedCall:
                 self._note("ivr", "beep", "(recording)" if verb.play_beep else "(recording, "
                            "no beep)")
                 self._pending = verb
+            elif isinstance(verb, tw.StartStream):
+                self.streams[verb.name] = MediaStream(verb, self.transport, self.auth_token,
+                                                      call_sid=self.call_sid,
+                                                      account_sid=self.account_sid)
+            elif isinstance(verb, tw.StopStream):
+                for name in [n for n in self.streams if verb.name in (None, n)]:
+                    self.streams.pop(name).stop()
             elif isinstance(verb, tw.Enqueue | tw.Leave):
                 raise SimulatorError(f"<{type(verb).__name__}> is not simulated yet")
         return self.heard[start:]
@@ -263,7 +275,7 @@ class SimulatedCall:
         transfer, child = self.transfers[-1], new_sid("CA")
         status, duration = outcome.status, outcome.duration
         if status == "completed" and dial.targets[0].url \
-                and not self._whisper(dial, dial.targets[0], child, transfer):
+                and not whisper(self, dial, dial.targets[0], child, transfer):
             transfer.declined, status, duration = True, "no-answer", 0
         transfer.status, transfer.duration = status, duration if status == "completed" else None
         self._note("twilio", "dial-end", f"{status}" + (f" after {duration}s"
@@ -277,36 +289,6 @@ class SimulatedCall:
         if dial.action:
             self._load(dial.method, self._abs(dial.action), params)
         # else: Twilio carries on with the verbs after the <Dial>
-
-    def _whisper(self, dial: tw.Dial, target: tw.DialTarget, child: str,
-                 transfer: Transfer) -> bool:
-        """Run the agent's leg TwiML (`url=` on the noun). False if the agent hung up.
-
-        The agent presses nothing: a <Gather> in the whisper only contributes its prompts."""
-        params = {"CallSid": child, "ParentCallSid": self.call_sid,
-                  "AccountSid": self.account_sid, "From": dial.caller_id or self.from_,
-                  "To": target.target, "Caller": dial.caller_id or self.from_,
-                  "Called": target.target, "CallStatus": "in-progress",
-                  "Direction": "outbound-dial", "ApiVersion": "2010-04-01"}
-        method, url = target.method, self._abs(target.url or "")
-        for _ in range(10):
-            verbs = self._fetch(method, url, params, base=False)
-            for verb in verbs:
-                prompts = verb.prompts if isinstance(verb, tw.Gather) else (verb,)
-                for p in prompts:
-                    if isinstance(p, tw.Say | tw.Play):
-                        text = p.text if isinstance(p, tw.Say) else p.url
-                        transfer.whisper.append(text)
-                        self._note("agent", "hears", text)
-                if isinstance(verb, tw.Hangup | tw.Reject):
-                    self._note("agent", "hangup", "declined during the whisper")
-                    return False
-                if isinstance(verb, tw.Redirect):
-                    method, url = verb.method, urljoin(url, verb.url)
-                    break
-            else:
-                return True
-        raise SimulatorError("the whisper redirected more than 10 times")
 
     def _expect(self, kind: type | tuple[type, ...], doing: str) -> Any:
         if self.status == "new":
@@ -370,6 +352,9 @@ class SimulatedCall:
         self.ended, self.status = True, status
         self._pending, self._verbs = None, []
         self._note("twilio", "end", f"{status} after {int(self.elapsed)}s")
+        for stream in self.streams.values():
+            stream.stop()
+        self.streams.clear()
         if self._owns_recordings and self.recordings is not None:
             self.recordings.close()
         if self.status_path is None:

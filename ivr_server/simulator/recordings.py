@@ -1,8 +1,11 @@
-"""A loopback stand-in for Twilio's recordings API, so a simulated caller can speak (path 1).
+"""A loopback stand-in for the parts of Twilio's REST API a speaking caller needs.
 
-The server under test fetches RecordingUrl from Twilio's API with the account's
-credentials; pointed at this server (twilio.api_base_url), it gets the simulated
-caller's audio instead, and its DELETE afterwards is remembered for tests.
+Path 1: the server under test fetches RecordingUrl from Twilio's API with the account's
+credentials; pointed at this server (twilio.api_base_url), it gets the simulated caller's
+audio instead, and its DELETE afterwards is remembered for tests. Path 2: the server
+redirects a live call (POST Calls/{sid}.json with Url and Method); the simulated call
+picks the redirect up as Twilio would. The request shapes themselves are checked against
+Twilio's OpenAPI contract elsewhere (tests/test_twilio_rest.py, with Prism).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from .model import new_sid
 
 TWILIO_API = "https://api.twilio.com"
 API_PATH = "/2010-04-01/Accounts/{account}/Recordings/{sid}"
+CALL_PATH = "/2010-04-01/Accounts/{account}/Calls/{sid}.json"
 SUFFIXES = (".json", ".wav", ".mp3")
 
 
@@ -32,6 +36,8 @@ class RecordingsServer:
         self.audio: dict[str, bytes] = {}
         self.fetched: list[str] = []
         self.deleted: list[str] = []
+        self.redirects: dict[str, list[tuple[str, str]]] = {}  # call sid -> [(method, url)]
+        self._redirected = threading.Condition()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -88,6 +94,27 @@ class RecordingsServer:
             time.sleep(0.02)
         return sid in self.deleted
 
+    def wait_redirect(self, call_sid: str, timeout: float) -> tuple[str, str] | None:
+        """The next (method, url) the server redirected `call_sid` to, if one comes in time."""
+        with self._redirected:
+            self._redirected.wait_for(lambda: bool(self.redirects.get(call_sid)), timeout)
+            queue = self.redirects.get(call_sid) or []
+            return queue.pop(0) if queue else None
+
+    def _redirect_call(self, request: Request) -> Response:
+        prefix = CALL_PATH.format(account=self.account_sid, sid="").removesuffix(".json")
+        call_sid = request.path.removeprefix(prefix).removesuffix(".json")
+        url = request.form.get("Url", "")
+        method = request.form.get("Method", "POST").upper()
+        if not url.startswith(("https://", "http://")) or method not in ("GET", "POST"):
+            return Response('{"code": 21205, "message": "Url is not valid"}', 400,
+                            mimetype="application/json")
+        with self._redirected:
+            self.redirects.setdefault(call_sid, []).append((method, url))
+            self._redirected.notify_all()
+        return Response(f'{{"sid": "{call_sid}", "status": "in-progress"}}', 200,
+                        mimetype="application/json")
+
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         return self._answer(Request(environ))(environ, start_response)
 
@@ -96,6 +123,9 @@ class RecordingsServer:
             f"{self.account_sid}:{self.auth_token}".encode()).decode()
         if request.headers.get("Authorization") != expected:
             return Response("unauthorized", 401, {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+        calls = CALL_PATH.format(account=self.account_sid, sid="").removesuffix(".json")
+        if request.method == "POST" and request.path.startswith(calls):
+            return self._redirect_call(request)
         prefix = API_PATH.format(account=self.account_sid, sid="")
         sid = request.path.removeprefix(prefix) if request.path.startswith(prefix) else ""
         for suffix in SUFFIXES:

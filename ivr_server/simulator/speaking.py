@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import twiml_reader as tw
+from .media import to_mulaw_8k
 from .model import SimulatorError, new_sid
 from .recordings import RecordingsServer
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 Audio = bytes | Path | str  # WAV bytes, a WAV file, or text to synthesize
 INSTALL_HINT = "apt-get install espeak-ng sox"
+TRAILING_SILENCE = 1.5  # seconds of line silence after speaking: the recogniser's endpoint
+REDIRECT_WAIT = 5.0  # seconds to wait for the server to redirect the call after speech
 
 
 def synthesize(text: str, voice: str = "en") -> bytes:
@@ -70,10 +73,14 @@ def wav_seconds(data: bytes) -> float:
     raise SimulatorError("the WAV file has no data chunk")
 
 
-def say(call: SimulatedCall, audio: Audio, voice: str = "en") -> list[str]:
+def say(call: SimulatedCall, audio: Audio, voice: str = "en", *,
+        realtime: bool = False) -> list[str]:
     """Answer the <Record> with `audio`. At the keys-only <Gather> before it, first stay
-    silent until it times out, as a caller who speaks instead of pressing does."""
+    silent until it times out, as a caller who speaks instead of pressing does. While a
+    <Stream> is open (path 2), the audio goes down the stream instead."""
     pending = call._pending
+    if isinstance(pending, tw.Gather) and call.streams:
+        return say_on_stream(call, pending, audio, voice, realtime=realtime)
     if isinstance(pending, tw.Gather) and "speech" not in pending.input:
         if pending.action_on_empty_result or not call._verbs \
                 or not isinstance(call._verbs[0], tw.Record):
@@ -96,6 +103,32 @@ def say(call: SimulatedCall, audio: Audio, voice: str = "en") -> list[str]:
     return post_record(call, rec, {"RecordingSid": sid, "RecordingUrl": url,
                                    "RecordingDuration": str(max(1, round(seconds))),
                                    "Digits": ""})
+
+
+def say_on_stream(call: SimulatedCall, gather: tw.Gather, audio: Audio, voice: str, *,
+                  realtime: bool = False) -> list[str]:
+    """Speak into the open media stream while the prompt waits. If the server hears an
+    answer it redirects the live call through the REST API (the `recordings` stand-in
+    receives it) and the call follows; if not, the prompt times out as it would on Twilio."""
+    data = audio_bytes(audio, voice)
+    mulaw = to_mulaw_8k(data)
+    stream = list(call.streams.values())[-1]
+    label = audio if isinstance(audio, str) else \
+        str(audio) if isinstance(audio, Path) else f"({len(data)} bytes of audio)"
+    call._note("caller", "speak", f"{label} [streamed {len(mulaw) / 8000:.1f}s]")
+    stream.send_audio(mulaw, realtime=realtime)
+    stream.send_silence(TRAILING_SILENCE, realtime=realtime)
+    call.elapsed += len(mulaw) / 8000 + TRAILING_SILENCE
+    redirect = call.recordings.wait_redirect(call.call_sid, REDIRECT_WAIT) \
+        if call.recordings is not None else None
+    if redirect is not None:
+        call._pending = None
+        call._note("twilio", "redirect", redirect[1])
+        call._load(redirect[0], redirect[1], {})
+        return call._run()
+    call.elapsed += gather.timeout
+    call._gather_empty(gather, "")
+    return call._run()
 
 
 def record(call: SimulatedCall, seconds: int, finish_key: str) -> list[str]:

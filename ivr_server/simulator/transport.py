@@ -7,12 +7,14 @@ Twilio request's would.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import requests
 from twilio.request_validator import RequestValidator
+from werkzeug.serving import BaseWSGIServer, make_server
 
 
 class TransportError(RuntimeError):
@@ -32,6 +34,10 @@ class Transport(Protocol):
     def send(self, method: str, url: str, params: Mapping[str, str],
              headers: Mapping[str, str]) -> HttpResult: ...
 
+    def websocket_url(self, url: str) -> str:
+        """Where to open a websocket that Twilio would open at `url` (wss:// public)."""
+        ...
+
 
 def twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
     """X-Twilio-Signature for a request: HMAC-SHA1 over URL + sorted POST params, base64."""
@@ -49,6 +55,7 @@ class InProcessTransport:
         self.app = app
         self.base_url = _strip(base_url)
         self.client = app.test_client()
+        self._server: BaseWSGIServer | None = None
 
     def send(self, method: str, url: str, params: Mapping[str, str],
              headers: Mapping[str, str]) -> HttpResult:
@@ -66,6 +73,32 @@ class InProcessTransport:
         finally:
             resp.close()
         return HttpResult(resp.status_code, body, resp.headers.get("Content-Type", ""))
+
+    def websocket_url(self, url: str) -> str:
+        """Websockets cannot go through the test client: the app is also served on a
+        loopback socket (started on first use, in this process) for media streams."""
+        if self._server is None:
+            self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
+            threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                             daemon=True, name="in-process-websockets").start()
+        return _websocket_url(url, self.base_url, f"http://127.0.0.1:{self._server.server_port}")
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def _ws_base(http_base: str) -> str:
+    return http_base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+
+
+def _websocket_url(url: str, public_base: str, connect_base: str) -> str:
+    public = _ws_base(public_base)
+    if not (url == public or url.startswith(public + "/")):
+        raise TransportError(f"{url} is not on the server under test ({public})")
+    return _ws_base(connect_base) + url[len(public):]
 
 
 class HttpTransport:
@@ -90,3 +123,6 @@ class HttpTransport:
         except requests.RequestException as exc:
             raise TransportError(f"{method} {real}: {exc}") from None
         return HttpResult(resp.status_code, resp.text, resp.headers.get("Content-Type", ""))
+
+    def websocket_url(self, url: str) -> str:
+        return _websocket_url(url, self.base_url, self.connect_url)

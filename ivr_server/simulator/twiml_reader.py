@@ -13,7 +13,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 DTMF_KEYS = "0123456789#*"
 # Valid Twilio voice verbs the simulator does not act out: named, so the error says so.
-UNSIMULATED = {"Connect", "Pay", "Refer", "Start", "Stop", "Prompt", "Echo", "Sms", "Message"}
+UNSIMULATED = {"Connect", "Pay", "Refer", "Prompt", "Echo", "Sms", "Message"}
+STREAM_TRACKS = ("inbound_track", "outbound_track", "both_tracks")
 SSML_TAGS = {"break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as", "sub", "w"}
 
 
@@ -105,6 +106,21 @@ class Record:
 
 
 @dataclass(frozen=True)
+class StartStream:
+    """<Start><Stream>: fork the call's audio to a websocket while the call goes on."""
+
+    url: str
+    name: str | None = None
+    track: str = "inbound_track"
+    params: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class StopStream:
+    name: str | None = None
+
+
+@dataclass(frozen=True)
 class Enqueue:
     name: str
     action: str | None = None
@@ -118,7 +134,8 @@ class Leave:
     pass
 
 
-Verb = Say | Play | Pause | Gather | Redirect | Dial | Hangup | Reject | Record | Enqueue | Leave
+Verb = (Say | Play | Pause | Gather | Redirect | Dial | Hangup | Reject | Record | Enqueue | Leave
+        | StartStream | StopStream)
 
 
 def parse_twiml(text: str | bytes) -> list[Verb]:
@@ -297,9 +314,37 @@ def _leave(el: ET.Element) -> Leave:
     return Leave()
 
 
+def _start(el: ET.Element) -> StartStream:
+    _no_text(el, "Start")
+    if len(el) != 1 or el[0].tag != "Stream":
+        raise TwiMLError("<Start> must hold one <Stream> (the simulator acts out streams only)")
+    stream = el[0]
+    url = _url_attr(stream, "url") or ""
+    if not url.startswith("wss://") and not url.startswith("ws://"):
+        raise TwiMLError(f"<Stream url={url!r}> must be an absolute wss:// URL")
+    track = stream.get("track", "inbound_track")
+    if track not in STREAM_TRACKS:
+        raise TwiMLError(f"<Stream track={track!r}> must be one of {', '.join(STREAM_TRACKS)}")
+    params = []
+    for child in stream:
+        if child.tag != "Parameter" or not child.get("name"):
+            raise TwiMLError(f"<Stream> may only nest <Parameter name=...>, not <{child.tag}>")
+        params.append((child.get("name", ""), child.get("value", "")))
+    return StartStream(url, stream.get("name"), track, tuple(params))
+
+
+def _stop(el: ET.Element) -> StopStream:
+    _no_text(el, "Stop")
+    if len(el) != 1 or el[0].tag != "Stream":
+        raise TwiMLError("<Stop> must hold one <Stream>")
+    _leaf(el[0])
+    return StopStream(el[0].get("name"))
+
+
 _READERS = {"Say": _say, "Play": _play, "Pause": _pause, "Gather": _gather,
             "Redirect": _redirect, "Dial": _dial, "Hangup": _hangup, "Reject": _reject,
-            "Record": _record, "Enqueue": _enqueue, "Leave": _leave}
+            "Record": _record, "Enqueue": _enqueue, "Leave": _leave, "Start": _start,
+            "Stop": _stop}
 
 
 def _leaf(el: ET.Element) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from flows import actions as act
-from flows.engine import DEFAULT_GOODBYE, MAX_NODES_PER_TURN, step
+from flows.answers import DEFAULT_GOODBYE
+from flows.engine import MAX_NODES_PER_TURN, step
 from flows.errors import FlowRuntimeError
 from flows.events import (
     DigitsEntered,

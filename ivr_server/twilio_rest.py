@@ -1,0 +1,144 @@
+"""Twilio's REST API, for the few things the server asks of Twilio during a call.
+
+Built on the official `twilio` package, so requests are shaped exactly as Twilio's own SDK
+shapes them. Its one extension point is used: an HTTP client that sends every request to
+the configured `api_base_url` (a stand-in such as the contract mock in the tests) instead
+of https://api.twilio.com, and never anywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+from twilio.base.exceptions import TwilioException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+TWILIO_API = "https://api.twilio.com"
+T = TypeVar("T")
+
+
+class TwilioRestError(Exception):
+    """Twilio refused a request, or could not be reached. `status` is the HTTP status (None
+    when no answer came), `code` Twilio's error code (https://www.twilio.com/docs/errors)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+class _BaseUrlHttpClient(TwilioHttpClient):
+    """Sends what the SDK addresses to https://api.twilio.com to `api_base_url` instead.
+
+    Refuses any other host (a region or edge set elsewhere must not route around the
+    configured base URL), and ignores proxy environment variables, as the server's other
+    requests to Twilio do."""
+
+    def __init__(self, api_base_url: str, timeout: float):
+        super().__init__(timeout=timeout)
+        self.api_base_url = api_base_url
+        if self.session is not None:
+            self.session.trust_env = False
+        self._refusal = threading.local()  # this thread's last error answer, for messages
+
+    def refusal_text(self) -> str:
+        return getattr(self._refusal, "text", "")
+
+    def request(self, method: str, url: str, params: dict[str, object] | None = None,
+                data: dict[str, object] | None = None, headers: dict[str, str] | None = None,
+                auth: tuple[str, str] | None = None, timeout: float | None = None,
+                allow_redirects: bool = False) -> Response:
+        if url.startswith(TWILIO_API + "/"):
+            url = self.api_base_url + url[len(TWILIO_API):]
+        elif not url.startswith(self.api_base_url + "/"):
+            raise TwilioRestError(f"refusing {method} {url}: not on {self.api_base_url}")
+        self._refusal.text = ""
+        response = super().request(method, url, params=params, data=data, headers=headers,
+                                   auth=auth, timeout=timeout, allow_redirects=allow_redirects)
+        if response.status_code >= 400:
+            self._refusal.text = response.text or ""
+        return response
+
+
+class TwilioRest:
+    """One account's REST client. Holds a connection pool: make one per app, not per call.
+
+    Every method raises TwilioRestError when Twilio refuses or cannot be reached."""
+
+    def __init__(self, account_sid: str, auth_token: str, api_base_url: str = TWILIO_API,
+                 timeout: float = 5.0):
+        if not account_sid or not auth_token:
+            raise ValueError("Twilio's REST API needs an account SID and an auth token "
+                             "(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, not {timeout}")
+        self.account_sid = account_sid
+        self.api_base_url = api_base_url.rstrip("/")
+        # environment={}: TWILIO_REGION / TWILIO_EDGE in the environment must not change
+        # where requests go; the configured base URL alone decides.
+        self._http = _BaseUrlHttpClient(self.api_base_url, timeout)
+        self._client = Client(account_sid, auth_token, http_client=self._http, environment={})
+
+    def redirect_call(self, call_sid: str, url: str, method: str = "POST") -> None:
+        """Move a live call to the TwiML at `url` now, e.g. once streaming recognition has
+        heard the caller's answer and the menu's <Gather> need not run out."""
+        self._do(f"redirecting call {call_sid}", lambda: self._client.calls(call_sid).update(
+            url=url, method=method))
+
+    def delete_recording(self, recording_sid: str) -> bool:
+        """Delete a recording (privacy: a caller's voice is not kept once heard). True when
+        it is gone, including when it was already gone (404)."""
+        try:
+            return bool(self._do(f"deleting recording {recording_sid}",
+                                 lambda: self._client.recordings(recording_sid).delete()))
+        except TwilioRestError as exc:
+            if exc.status == 404:
+                return True
+            raise
+
+    def send_sms(self, to: str, from_: str, body: str,
+                 status_callback: str | None = None) -> str:
+        """Send a text message; returns its SID (SM...), the key of its status callbacks."""
+        extra: dict[str, Any] = {"status_callback": status_callback} if status_callback else {}
+        message = self._do(f"sending an SMS to {to}", lambda: self._client.messages.create(
+            to=to, from_=from_, body=body, **extra))
+        return str(message.sid)
+
+    def _do(self, what: str, request: Callable[[], T]) -> T:
+        """Run one SDK request; turn whatever it raises into a TwilioRestError that says what
+        was being done, the HTTP status and Twilio's error code."""
+        try:
+            return request()
+        except TwilioRestError:
+            raise
+        except TwilioException as exc:
+            status, code = getattr(exc, "status", None), getattr(exc, "code", None)
+            reason = getattr(exc, "msg", None) or getattr(exc, "title", None) or str(exc)
+            more = _why(self._http.refusal_text())
+            code_text = f", Twilio error {code}" if code and code != status else ""
+            raise TwilioRestError(
+                f"Twilio refused {what}: HTTP {status}{code_text}: {reason}{more}",
+                status=status, code=code) from exc
+        except requests.RequestException as exc:
+            raise TwilioRestError(
+                f"Twilio could not be reached ({what}): {type(exc).__name__}: {exc}") from exc
+
+
+def _why(answer: str) -> str:
+    """The reason in an error answer that the SDK's message leaves out: it quotes Twilio's
+    `message`, but not an RFC 9457 problem's `detail` or a validator's list of failures."""
+    try:
+        payload = json.loads(answer)
+    except ValueError:
+        return f" ({answer[:200]})" if answer.strip() else ""
+    if not isinstance(payload, dict) or "message" in payload:
+        return ""
+    notes = [v.get("message", "") for v in payload.get("validation") or []
+             if isinstance(v, dict)]
+    why = "; ".join(dict.fromkeys(n for n in notes if n)) or payload.get("detail") or ""
+    return f" ({why[:500]})" if why else ""

@@ -1,0 +1,1 @@
+"""Twilio's REST contract for the tests: the npm packages and the tightening step."""
