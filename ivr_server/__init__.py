@@ -129,12 +129,11 @@ def speech_input(config: Config) -> SpeechInput | None:
 
 def twilio_rest(config: Config) -> TwilioRest | None:
     """Twilio's REST API for this account (redirecting live calls), when one is configured."""
-    token = config.twilio.auth_token
-    if not config.twilio.account_sid or not token:
-        log.info("no Twilio account configured (twilio.account_sid, auth_token): the server "
-                 "makes no REST calls, so a streamed spoken answer waits for its prompt's end")
+    if not config.twilio.account_sid:
+        log.info("no Twilio account configured (twilio.account_sid): the server makes no REST "
+                 "calls, so a streamed spoken answer waits for its prompt's timeout")
         return None
-    return TwilioRest(config.twilio.account_sid, token, config.twilio.api_base_url)
+    return TwilioRest(config.twilio.account_sid, auth_token(config), config.twilio.api_base_url)
 
 
 def auth_token(config: Config) -> str:

@@ -159,13 +159,12 @@ def flows_check(config: Config, paths: tuple[str, ...], model_path: str | None) 
     """Report every problem as file:line: message; exit 1 if any file is refused.
 
     With a speech model, also warn about menu synonyms with words it does not know
-    (vosk drops them, so callers could never say that synonym)."""
-    from flows.errors import Problem
-    from flows.schema import MenuNode
-    from flows.yaml_source import line_for
+    (vosk drops them, so callers could never say that synonym) and about collects that
+    listen in a language without digit words."""
     from speech.errors import ModelUnavailable
-    from speech.matching import normalise
     from speech.model import SpeechModel
+
+    from .speech_lint import speech_warnings
 
     files = flow_files(paths, config)
     if not files:
@@ -190,18 +189,8 @@ def flows_check(config: Config, paths: tuple[str, ...], model_path: str | None) 
             continue
         for warning in flow.warnings:
             click.echo(str(warning))
-        synonyms = [(name, i, option.key, j, said)
-                    for name, node in flow.model.nodes.items() if isinstance(node, MenuNode)
-                    for i, option in enumerate(node.options)
-                    for j, said in enumerate(option.say)] if model is not None else []
-        for name, i, key, j, said in synonyms:
-            for word in model.unknown_words([normalise(said)]):  # type: ignore[union-attr]
-                line = line_for(flow.lines, ("nodes", name, "options", i, "say", j))
-                click.echo(str(Problem(
-                    flow.file, line, f"node {name!r} option key {key}: the speech model does "
-                    f"not know {word!r}{f' (in {said!r})' if said != word else ''}, so "
-                    "callers cannot answer with it",
-                    severity="warning")))
+        for problem in speech_warnings(flow, model) if model is not None else []:
+            click.echo(str(problem))
         if flow.name in names:
             refused += 1
             click.echo(f"{path}:1: flow {flow.name!r} is already defined in {names[flow.name]}")

@@ -62,8 +62,8 @@ def find_token(config: Config, token: str | None) -> str:
               help="the call's AccountSid; the server's TWILIO_ACCOUNT_SID must match for "
                    f"spoken answers [default: from config, else {DEFAULT_ACCOUNT_SID}]")
 @click.option("--recordings-port", type=int, default=0,
-              help="port of the stand-in recordings API spoken answers are fetched from "
-                   "[default: any free port]")
+              help="port of the stand-in Twilio API (spoken answers are fetched from it, "
+                   "streamed answers redirect the call through it) [default: any free port]")
 @click.option("--voice", default="en", show_default=True,
               help="espeak-ng voice for spoken answers (s TEXT, say:), e.g. ko")
 @click.pass_obj
@@ -72,9 +72,10 @@ def call_command(obj: object, url: str | None, public_url: str | None, from_: st
                  account_sid: str | None, recordings_port: int, voice: str) -> None:
     """Place a simulated call to a running server: hear the prompts, key in choices.
 
-    Spoken answers (s TEXT, say:) are served by a loopback stand-in for Twilio's
-    recordings API; start the server with TWILIO_API_BASE_URL set to the URL printed
-    and TWILIO_ACCOUNT_SID equal to --account-sid."""
+    Spoken answers (s TEXT, say:) are recorded or, at prompts that stream, sent over the
+    media-stream websocket; a loopback stand-in for Twilio's REST API serves recordings and
+    takes the server's call redirects. Start the server with TWILIO_API_BASE_URL set to
+    the URL printed and TWILIO_ACCOUNT_SID equal to --account-sid."""
     config = _config(obj)
     host = config.server.host if config.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
     url = (url or f"http://{host}:{config.server.port}").rstrip("/")
@@ -94,7 +95,7 @@ def call_command(obj: object, url: str | None, public_url: str | None, from_: st
         nonlocal shown, announced
         if recordings.started and not announced:
             announced = True
-            click.echo(f"recordings API: {recordings.base_url} (the server needs "
+            click.echo(f"Twilio API stand-in: {recordings.base_url} (the server needs "
                        f"TWILIO_API_BASE_URL={recordings.base_url} "
                        f"TWILIO_ACCOUNT_SID={account_sid})", err=True)
         for moment in call.transcript[shown:]:

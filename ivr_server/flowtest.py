@@ -276,7 +276,9 @@ class _Harness:
                                  redis_client=self.redis)
                 services = app.extensions["ivr"]
                 to = test.to or next(iter(config.flows.numbers), "+15005550006")
-                call = SimulatedCall(InProcessTransport(app, BASE_URL), self.token,
+                transport = InProcessTransport(app, BASE_URL)
+                self.stack.callback(transport.close)  # its websocket server, if streams ran
+                call = SimulatedCall(transport, self.token,
                                      from_=test.from_, to=to, account_sid=self.account_sid,
                                      recordings=self.recordings)
                 clock.call = call

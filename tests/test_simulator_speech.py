@@ -131,6 +131,20 @@ def test_a_flow_test_answers_a_menu_by_voice(config: Config, tmp_path: Path) -> 
     assert report.strip().endswith("2 passed, 1 failed")
 
 
+@pytest.mark.slow
+def test_a_flow_test_answers_a_streaming_menu_by_voice(config: Config, tmp_path: Path) -> None:
+    folder = tmp_path / "streamed"
+    folder.mkdir()
+    (folder / "spoken.yaml").write_text("speech: stream\n" + SPOKEN_FLOW)
+    (folder / "spoken.test.yaml").write_text(SPOKEN_TESTS.format(model=default_model_path()))
+    out = io.StringIO()
+    failures = run_flow_tests([str(folder)], config, out=out)
+    report = out.getvalue()
+    assert failures == 1, report
+    assert "speak    확인 [streamed" in report  # over the media stream, not recorded
+    assert report.strip().endswith("2 passed, 1 failed")
+
+
 @pytest.fixture
 def spoken_server(config: Config, flows_dir: Path, clock):  # noqa: ANN001, ANN201
     (flows_dir / "spoken.yaml").write_text(SPOKEN_FLOW)
@@ -176,8 +190,10 @@ def test_say_accepts_a_wav_file_and_text_in_a_voice(spoken_server, tmp_path: Pat
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("speech", ["record", "stream"])
 def test_ivr_call_script_speaks_to_a_running_server(config: Config, flows_dir: Path,
-                                                    tmp_path: Path, clock) -> None:  # noqa: ANN001
+                                                    tmp_path: Path, clock,  # noqa: ANN001
+                                                    speech: str) -> None:
     import socket
     import threading
 
@@ -189,7 +205,7 @@ def test_ivr_call_script_speaks_to_a_running_server(config: Config, flows_dir: P
     with socket.socket() as probe:  # a port for the recordings API, known before the server
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    (flows_dir / "spoken.yaml").write_text(SPOKEN_FLOW)
+    (flows_dir / "spoken.yaml").write_text(f"speech: {speech}\n" + SPOKEN_FLOW)
     cfg = (config.with_section("flows", directory=str(flows_dir), reload_interval=0.0,
                                numbers={"+15005550400": "spoken"}, settings=config.flows.settings)
            .with_section("twilio", account_sid=ACCOUNT_SID,
@@ -208,5 +224,6 @@ def test_ivr_call_script_speaks_to_a_running_server(config: Config, flows_dir: P
             "--recordings-port", str(port)], obj=cfg)
         assert result.exit_code == 0, result.output
         assert f"TWILIO_API_BASE_URL=http://127.0.0.1:{port}" in result.output
+        assert ("[streamed" in result.output) == (speech == "stream"), result.output
     finally:
         server.shutdown()

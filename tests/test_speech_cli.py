@@ -304,3 +304,40 @@ def test_flows_check_model_option_overrides_config_and_no_model_means_no_warning
     assert code == 0 and out.count("does not know") == 2
     code, out = run_cli("flows", "check", str(flow), "--model", str(tmp_path / "nope"))
     assert code == 0 and "menu synonyms not checked" in out
+
+
+COLLECT_FLOW = """\
+flow: collecting
+human: "+15005550006"
+start: code
+nodes:
+  code:
+    type: collect
+    prompt: Your code, please.
+    save_as: code
+    next: agent
+    fallback: agent
+  agent: { type: transfer, to: "+15005550006" }
+"""
+
+
+@needs_model
+def test_flows_check_warns_when_a_collect_listens_in_a_language_without_digit_words(
+        tmp_path: Path):
+    flow = tmp_path / "collecting.yaml"
+    flow.write_text(COLLECT_FLOW, encoding="utf-8")
+    code, out = run_cli("flows", "check", str(flow), "--model", str(KOREAN_MODEL))
+    assert code == 0 and "no digit words" not in out  # Korean digits are known
+    italian = tmp_path / "italian-model"  # the same model files, a README naming Italian
+    italian.mkdir()
+    for part in ("am", "conf", "graph", "ivector"):
+        (italian / part).symlink_to(KOREAN_MODEL / part)
+    (italian / "README").write_text("Italian small model\n", encoding="utf-8")
+    code, out = run_cli("flows", "check", str(flow), "--model", str(italian))
+    assert code == 0, out
+    assert f"{flow}:5: warning: node 'code': no digit words for the speech model's language " \
+           "(it), so callers can only key this number" in out
+    flow.write_text(COLLECT_FLOW.replace("    fallback: agent\n  agent",
+                                         "    fallback: agent\n    speech: off\n  agent"))
+    code, out = run_cli("flows", "check", str(flow), "--model", str(italian))
+    assert code == 0 and "no digit words" not in out
