@@ -7,11 +7,7 @@ from pathlib import Path
 
 import click
 
-from speech.audio import decode_audio
-from speech.errors import SpeechError
-from speech.matching import digit_grammar, spoken_digits
 from speech.model import shared_model
-from speech.recognize import recognize
 
 from .config import Config
 from .speech_input import SpeechInput
@@ -39,29 +35,30 @@ def speech_recognize(config: Config, audio: str, choices: str, digits: bool,
         raise click.ClickException("no speech model configured: set IVR_VOSK_MODEL or "
                                    "[speech] model_path, or pass --model PATH")
     model = shared_model(str(path), config.speech.language or None)
+    groups = parse_choices(choices)
+    if not groups and not digits:
+        raise click.ClickException("give --choices, --digits or both")
+    hearer = SpeechInput(model, account_sid="", auth_token="",
+                         min_confidence=config.speech.min_confidence, delete_recordings=False)
+    if digits and hearer.digits_language is None:
+        raise click.ClickException(f"no digit words for the model's language "
+                                   f"({model.language or 'unknown'}); set IVR_SPEECH_LANGUAGE "
+                                   "if its README does not name it")
     data = Path(audio).read_bytes()
     result: dict[str, object] = {"text": "", "confidence": 0.0, "choice": None,
                                  "digits": None, "decode_ms": 0.0}
-    groups = parse_choices(choices)
     if groups:
-        heard = SpeechInput(model, account_sid="", auth_token="",
-                            min_confidence=config.speech.min_confidence,
-                            delete_recordings=False).hear_audio(data, groups)
+        heard = hearer.hear_audio(data, groups)
         if heard.error:
             raise click.ClickException(heard.error)
         result.update(text=heard.text, confidence=round(heard.confidence, 3),
                       choice=heard.choice, decode_ms=round(heard.decode_ms, 1))
-    if digits:
-        try:
-            decoded = decode_audio(data)
-            language = model.language or config.speech.language or "en"
-            spoken = recognize(model, decoded.pcm, decoded.sample_rate, digit_grammar(language))
-        except (SpeechError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from None
-        result["digits"] = spoken_digits(spoken, language)
+    if digits:  # a collect's grammar: digit words only
+        spoken = hearer.hear_audio(data, digits=True)
+        if spoken.error:
+            raise click.ClickException(spoken.error)
+        result["digits"] = spoken.digits
         if not groups:
             result.update(text=spoken.text, confidence=round(spoken.confidence, 3),
                           decode_ms=round(spoken.decode_ms, 1))
-    if not groups and not digits:
-        raise click.ClickException("give --choices, --digits or both")
     click.echo(json.dumps(result, ensure_ascii=False))

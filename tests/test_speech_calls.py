@@ -214,3 +214,20 @@ def test_ops_can_replay_a_recording_and_see_what_the_server_heard(phone_audio, t
         "--config", str(ROOT / "config.toml"), "speech", "recognize", str(noise),
         "--model", str(default_model_path()), "--choices", "예약,환불,확인"])
     assert json.loads(result.output.strip().splitlines()[-1])["choice"] is None
+
+
+def test_ops_can_replay_a_spoken_number(phone_audio):
+    import json
+
+    from click.testing import CliRunner
+
+    from ivr_server.cli import main
+
+    from .conftest import ROOT
+
+    result = CliRunner().invoke(main, [
+        "--config", str(ROOT / "config.toml"), "speech", "recognize",
+        str(phone_audio.mulaw_wav("이 삼")), "--model", str(default_model_path()), "--digits"])
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.output.strip().splitlines()[-1])
+    assert line["digits"] == "23" and line["choice"] is None and line["text"] == "이 삼"
