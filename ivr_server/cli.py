@@ -164,7 +164,7 @@ def flows_check(config: Config, paths: tuple[str, ...], model_path: str | None) 
     from speech.errors import ModelUnavailable
     from speech.model import SpeechModel
 
-    from .speech_lint import speech_warnings
+    from .speech_lint import speech_summary, speech_warnings
 
     files = flow_files(paths, config)
     if not files:
@@ -195,7 +195,8 @@ def flows_check(config: Config, paths: tuple[str, ...], model_path: str | None) 
             refused += 1
             click.echo(f"{path}:1: flow {flow.name!r} is already defined in {names[flow.name]}")
         else:
-            click.echo(f"{path}: ok (flow {flow.name}, version {flow.version})", err=True)
+            click.echo(f"{path}: ok (flow {flow.name}, version {flow.version}, "
+                       f"{speech_summary(flow)})", err=True)
         names[flow.name] = path
     click.echo(f"{len(files)} flow file(s) checked, {refused} refused", err=True)
     if refused:

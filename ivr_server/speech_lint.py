@@ -35,3 +35,15 @@ def speech_warnings(flow: Flow, model: SpeechModel) -> list[Problem]:
                     f"({model.language or 'unknown'}), so callers can only key this number "
                     "(set speech: off on the node to say so)", severity="warning"))
     return problems
+
+
+def speech_summary(flow: Flow) -> str:
+    """Which path the flow's prompts listen on, e.g. "speech: record; stream at 'menu'"."""
+    default = flow.model.speech
+    others: dict[str, list[str]] = {}
+    for name, node in flow.model.nodes.items():
+        mode = getattr(node, "speech", None)
+        if isinstance(node, MenuNode | CollectNode) and mode and mode != default:
+            others.setdefault(mode, []).append(repr(name))
+    extra = "".join(f"; {mode} at {', '.join(names)}" for mode, names in sorted(others.items()))
+    return f"speech: {default}{extra}"

@@ -341,3 +341,12 @@ def test_flows_check_warns_when_a_collect_listens_in_a_language_without_digit_wo
                                          "    fallback: agent\n    speech: off\n  agent"))
     code, out = run_cli("flows", "check", str(flow), "--model", str(italian))
     assert code == 0 and "no digit words" not in out
+
+
+def test_flows_check_says_which_speech_path_each_flow_uses(tmp_path: Path):
+    flow = tmp_path / "collecting.yaml"
+    flow.write_text("speech: stream\n" + COLLECT_FLOW.replace(
+        "    fallback: agent\n  agent", "    fallback: agent\n    speech: record\n  agent"))
+    code, out = run_cli("flows", "check", str(flow))
+    assert code == 0, out
+    assert "ok (flow collecting, version " in out and "speech: stream; record at 'code')" in out
