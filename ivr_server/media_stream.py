@@ -33,6 +33,7 @@ sock = Sock()  # only registers the route on the voice blueprint; holds no conne
 START_TIMEOUT = 10.0  # seconds to wait for Twilio's start message
 RECEIVE_TIMEOUT = 30.0  # a stream silent this long (no frames at all) is dead
 MAX_STREAM_SECONDS = 120.0  # stop listening to one prompt after this much audio
+SPEAKING_CHECK_FRAMES = 10  # every 200 ms, tell the prompt's timeout if the caller is talking
 
 
 @sock.route("/stream", bp=bp)
@@ -76,6 +77,7 @@ def _listen(ws: Any, s: Any, public_base: str) -> None:
         return
     recognizer = StreamingRecognizer(s.speech.model, phrases)
     name = str(params.get("stream", ""))
+    frames = 0
     while recognizer.stream_seconds < MAX_STREAM_SECONDS:
         raw = ws.receive(timeout=RECEIVE_TIMEOUT)
         if raw is None:
@@ -94,6 +96,9 @@ def _listen(ws: Any, s: Any, public_base: str) -> None:
         except (binascii.Error, ValueError):
             continue
         utterance = recognizer.feed_mulaw(frame)
+        frames += 1
+        if utterance is None and frames % SPEAKING_CHECK_FRAMES == 0 and recognizer.speaking():
+            s.streams.mark_speaking(session.call_sid, session.turn)
         if utterance is not None and _answered(s, session, utterance, synonyms, digits,
                                                recognizer.stream_seconds,
                                                _input_url(public_base, session, name)):

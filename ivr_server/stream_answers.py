@@ -9,6 +9,7 @@ stream heard is kept beside the claim, so the webhook that runs next can read it
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 
 import redis
@@ -16,6 +17,8 @@ import redis
 from flows.events import DigitsEntered, Event, NoInput, SpeechHeard
 
 TTL_SECONDS = 300  # a prompt's answer is long settled by then
+SPEAKING_MS = 600  # a "caller is speaking" mark lasts this long unless renewed
+SPEAKING_GRACE = 2.0  # seconds a timed-out prompt waits for an answer being spoken
 
 
 class StreamAnswers:
@@ -42,6 +45,12 @@ class StreamAnswers:
         pipe.expire(key, TTL_SECONDS)
         pipe.execute()
 
+    def mark_speaking(self, call_sid: str, turn: int | str) -> None:
+        self.redis.set(self._key(call_sid, turn) + ":speaking", 1, px=SPEAKING_MS)
+
+    def speaking(self, call_sid: str, turn: int | str) -> bool:
+        return bool(self.redis.exists(self._key(call_sid, turn) + ":speaking"))
+
     def heard(self, call_sid: str, turn: int | str) -> SpeechHeard | None:
         raw = self.redis.hget(self._key(call_sid, turn), "heard")
         if raw is None:
@@ -56,9 +65,22 @@ class StreamAnswers:
 
         Keys that claim the turn win. If the voice claimed it first, what it heard is the
         answer. A timeout that claims the turn still takes whatever the stream heard (a
-        no-match is a no-match, not silence)."""
+        no-match is a no-match, not silence), waiting briefly if the caller is speaking."""
         holder = self.claim(call_sid, turn, "keys")
         if holder == "keys" and isinstance(event, DigitsEntered):
             return event
         heard = self.heard(call_sid, turn)
+        if heard is None and isinstance(event, NoInput):
+            heard = self._wait_while_speaking(call_sid, turn)
         return heard if heard is not None else event
+
+    def _wait_while_speaking(self, call_sid: str, turn: int | str) -> SpeechHeard | None:
+        """The prompt timed out while the caller was mid-sentence: give the recogniser the
+        moment it needs to finish, rather than talk over the caller with a reprompt."""
+        deadline = time.monotonic() + SPEAKING_GRACE
+        while self.speaking(call_sid, turn) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            heard = self.heard(call_sid, turn)
+            if heard is not None:
+                return heard
+        return self.heard(call_sid, turn)

@@ -56,6 +56,10 @@ class StreamingRecognizer:
         self._bytes += len(pcm)
         return self._take(self._recognizer.Result()) if final else None
 
+    def speaking(self) -> bool:
+        """True while an utterance is under way (words heard, no pause yet)."""
+        return bool(json.loads(self._recognizer.PartialResult()).get("partial"))
+
     def finish(self) -> Utterance | None:
         """Whatever was being said when the stream stopped."""
         started = time.perf_counter()

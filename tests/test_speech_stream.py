@@ -4,6 +4,8 @@ answer redirects the live call (barge-in), keys still work, and noise changes no
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +14,7 @@ from simple_websocket import ConnectionError as HandshakeRefused
 
 from ivr_server import create_app
 from ivr_server.simulator import RecordingsServer, SimulatedCall
+from ivr_server.simulator.media import to_mulaw_8k
 from ivr_server.simulator.transport import InProcessTransport, twilio_signature
 from speech.model import default_model_path
 
@@ -107,6 +110,29 @@ def test_a_spoken_choice_cuts_the_prompt_short_and_routes_the_call(
     redirect = next(e for e in events if e.kind == "speech_redirect")
     assert redirect.data["endpoint_ms"] >= 0 and "error" not in redirect.data
     assert not call.streams, "the next answer stopped the prompt's stream"
+
+
+def test_an_answer_still_being_spoken_when_the_prompt_times_out_is_heard(
+        stream_app, twilio_api, transports, phone_audio):
+    call = _call(stream_app, twilio_api, transports)
+    stream = list(call.streams.values())[-1]
+    turn = dict(stream.verb.params)["turn"]
+    answers = stream_app.extensions["ivr"].streams
+    # The answer and a breath of silence: the recogniser has the words but no pause yet.
+    stream.send_audio(to_mulaw_8k(phone_audio.mulaw_wav("환불").read_bytes()))
+    stream.send_silence(0.3)
+    for _ in range(100):  # the server notices the caller talking (polled, not timed)
+        if answers.speaking(call.call_sid, turn):
+            break
+        time.sleep(0.05)
+    assert answers.speaking(call.call_sid, turn)
+    # The line keeps carrying audio while Twilio posts the Gather's timeout, as on a call.
+    line = threading.Timer(0.3, stream.send_silence, args=(1.5,))
+    line.start()
+    call.silence()
+    line.join()
+    call.expect_heard("Refunds.")
+    call.expect_not_heard("다시 말씀해 주세요.")
 
 
 def test_keys_still_answer_a_streaming_prompt(stream_app, twilio_api, transports):
