@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .events import DigitsEntered, LookupDone, NoInput, SpeechHeard, TransferEnded
-from .schema import CollectNode, HttpNode, MenuNode, Prompt, TransferNode
+from .nodes import CollectNode, HttpNode, MenuNode, TransferNode
+from .schema_base import Prompt
 from .validators import digits_valid
 
 if TYPE_CHECKING:

@@ -22,19 +22,19 @@ from .events import (
     TransferEnded,
 )
 from .loader import Flow
-from .schema import (
+from .nodes import (
     CollectNode,
     HangupNode,
     HttpNode,
     MenuNode,
     PlayNode,
-    Prompt,
     SayNode,
     SetNode,
     SplitNode,
     SwitchNode,
     TransferNode,
 )
+from .schema_base import Prompt
 from .templates import TemplateError, evaluate, render, render_value
 
 MAX_NODES_PER_TURN = 100

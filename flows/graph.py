@@ -6,12 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .loader import Flow
-from .schema import (
+from .nodes import (
     CollectNode,
     HangupNode,
     HttpNode,
     MenuNode,
-    NodeBase,
     PlayNode,
     SayNode,
     SetNode,
@@ -19,6 +18,7 @@ from .schema import (
     SwitchNode,
     TransferNode,
 )
+from .schema_base import NodeBase
 
 SHORT = 40  # characters of a prompt or URL shown inside a box
 CONDITION = 80  # characters of a switch condition shown on an edge

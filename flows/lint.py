@@ -6,7 +6,8 @@ import re
 from collections.abc import Iterator
 
 from .errors import Problem
-from .schema import HUMAN_NODE_TYPES, FlowModel, NodeBase, Prompt
+from .schema import HUMAN_NODE_TYPES, FlowModel
+from .schema_base import NodeBase, Prompt
 from .templates import check_expression, check_template
 from .yaml_source import Path, line_for
 

@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import FlowLoadError, Problem
-from .schema import FlowModel, NodeBase
+from .schema import FlowModel
+from .schema_base import NodeBase
 from .yaml_source import Path, line_for, parse_with_lines
 
 
