@@ -62,6 +62,21 @@ class Dial:
 
 
 @dataclass(frozen=True)
+class Enqueue:
+    """Put the caller in `queue`; waiting and leaving come back for `node` at `turn`."""
+
+    node: str
+    turn: int
+    queue: str
+    context: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Leave:
+    """Take a waiting caller out of the queue (Twilio then reports QueueResult=leave)."""
+
+
+@dataclass(frozen=True)
 class Hangup:
     pass
 
@@ -88,4 +103,4 @@ class Log:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-Action = Say | Play | Pause | Gather | Dial | Hangup | HttpRequest | Log
+Action = Say | Play | Pause | Gather | Dial | Enqueue | Leave | Hangup | HttpRequest | Log

@@ -7,16 +7,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .events import DigitsEntered, LookupDone, NoInput, SpeechHeard, TransferEnded
-from .nodes import CollectNode, HttpNode, MenuNode, TransferNode
+from . import actions
+from .errors import FlowRuntimeError
+from .events import (
+    DigitsEntered,
+    LookupDone,
+    NoInput,
+    QueueLeft,
+    QueueWaiting,
+    SpeechHeard,
+    TransferEnded,
+)
+from .nodes import Announce, CollectNode, EnqueueNode, HttpNode, MenuNode, TransferNode
 from .schema_base import Prompt
+from .templates import TemplateError, render
 from .validators import digits_valid
 
 if TYPE_CHECKING:
     from . import actions as act
+    from .loader import Flow
     from .session import Session
 
 ANSWERED = {"completed", "answered"}
+QUEUE_FAILED = {"queue-full", "error", "system-error"}
+MIN_HOLD_SECONDS = 10  # a wait URL answer must take time, or Twilio asks again at once
 DEFAULT_GOODBYE = "Sorry, nobody is available to take your call right now. Please call again later."
 
 
@@ -26,6 +40,7 @@ class Answers:
     if TYPE_CHECKING:  # provided by the run
         session: Session
         out: list[act.Action]
+        flow: Flow
 
         def log(self, kind: str, node: str | None, **data: Any) -> None: ...
         def route(self, src: str, dst: str, reason: str) -> None: ...
@@ -33,6 +48,8 @@ class Answers:
         def say_text(self, text: str) -> None: ...
         def retry_or_fallback(self, name: str, node: MenuNode | CollectNode,
                               reprompt: list[Prompt]) -> None: ...
+        def context(self) -> dict[str, Any]: ...
+        def prompt_actions(self, name: str, prompts: list[Prompt]) -> list[act.Action]: ...
 
     def menu_answer(self, name: str, node: MenuNode, event: DigitsEntered | NoInput) -> None:
         digits = event.digits if isinstance(event, DigitsEntered) else ""
@@ -131,6 +148,64 @@ class Answers:
         self.finish()
 
 
+    # -- queues --------------------------------------------------------------------------
+
+    def queue_waiting(self, name: str, node: EnqueueNode, event: QueueWaiting) -> None:
+        """One turn of the wait music: leave if waited too long, else announce when due."""
+        queue = self.session.queue
+        if node.max_wait and event.waited >= node.max_wait:
+            if not queue.get("leaving"):
+                queue["leaving"] = "max_wait"
+                self.log("queue_leave", name, reason="max_wait", waited=round(event.waited))
+            self.out.append(actions.Leave())
+            return
+        if node.announce is not None and _announce_due(node.announce, queue, event):
+            self.announce(name, node.announce, event)
+        hold = self.prompt_actions(name, node.hold)
+        seconds = sum(a.seconds for a in hold if isinstance(a, actions.Pause))
+        if not any(isinstance(a, actions.Say | actions.Play) for a in hold) \
+                and seconds < MIN_HOLD_SECONDS:
+            hold.append(actions.Pause(MIN_HOLD_SECONDS - seconds))
+        self.out.extend(hold)
+
+    def announce(self, name: str, announce: Announce, event: QueueWaiting) -> None:
+        estimate = event.estimate
+        queue_vars = {"position": event.position, "size": event.size,
+                      "waited": round(event.waited),
+                      "wait": estimate.phrase if estimate else "",
+                      "minutes": round(estimate.seconds / 60) if estimate else None}
+        try:
+            text = render(announce.say, {**self.context(), "queue": queue_vars})
+        except TemplateError as exc:
+            raise FlowRuntimeError(self.flow.name, name, f"announce.say: {exc}",
+                                   self.flow.line_of(name, "announce", "say")) from None
+        if text.strip():
+            self.say_text(text)
+        self.session.queue.update(
+            announced_at=event.waited, announced_position=event.position,
+            announced_wait=estimate.seconds if estimate else None)
+        self.log("queue_announce", name, position=event.position, waited=round(event.waited),
+                 wait=round(estimate.seconds) if estimate else None,
+                 p10=round(estimate.p10) if estimate else None,
+                 p90=round(estimate.p90) if estimate else None, text=text)
+
+    def queue_left(self, name: str, node: EnqueueNode, event: QueueLeft) -> None:
+        self.log("queue_left", name, result=event.result, waited=round(event.waited))
+        if event.result == "bridged":  # the agent's call is over; the caller may still be on
+            self.session.outcome = "transferred"
+            if node.next:
+                self.route(name, node.next, "agent call ended")
+            else:
+                self.finish()
+        elif event.result == "hangup":
+            self.session.outcome = "abandoned"
+            self.finish()
+        elif event.result == "redirected":
+            return  # moved elsewhere through the REST API; this answer is not used
+        else:  # leave (e.g. waited too long), queue-full, error, system-error
+            reason = self.session.queue.get("leaving") or event.result
+            self.route(name, node.fallback, f"left the queue: {reason}")
+
 def _dig(data: Any, dotted: str) -> Any:
     cur = data
     for part in dotted.split("."):
@@ -146,3 +221,18 @@ def _dig(data: Any, dotted: str) -> Any:
 def _mask(digits: str) -> str:
     """Keep the call log useful without storing whole account or card numbers."""
     return digits if len(digits) <= 4 else "*" * (len(digits) - 4) + digits[-4:]
+
+
+def _announce_due(announce: Announce, queue: dict[str, Any], event: QueueWaiting) -> bool:
+    """First at once; then every `every` seconds, and only if there is news worth saying."""
+    last_at = queue.get("announced_at")
+    if last_at is None:
+        return True
+    if event.waited - last_at < announce.every:
+        return False
+    if event.position != queue.get("announced_position"):
+        return True
+    last, now = queue.get("announced_wait"), event.estimate
+    if now is None or last is None:
+        return now is not None
+    return abs(now.seconds - last) >= announce.min_change

@@ -17,6 +17,8 @@ from .events import (
     Event,
     LookupDone,
     NoInput,
+    QueueLeft,
+    QueueWaiting,
     Repeat,
     SpeechHeard,
     TransferEnded,
@@ -24,6 +26,7 @@ from .events import (
 from .loader import Flow
 from .nodes import (
     CollectNode,
+    EnqueueNode,
     HangupNode,
     HttpNode,
     MenuNode,
@@ -86,6 +89,10 @@ class _Run(Answers):
             self.lookup_answer(node_name, node, event)
         elif isinstance(event, TransferEnded) and isinstance(node, TransferNode):
             self.transfer_ended(node_name, node, event)
+        elif isinstance(event, QueueWaiting) and isinstance(node, EnqueueNode):
+            self.queue_waiting(node_name, node, event)
+        elif isinstance(event, QueueLeft) and isinstance(node, EnqueueNode):
+            self.queue_left(node_name, node, event)
         else:
             # Input that does not fit the waiting node (out of order): ask again, count nothing.
             self.log("ignored_input", node_name, event=type(event).__name__)
@@ -221,26 +228,40 @@ class _Run(Answers):
         target = self.text(name, node.to, "to")
         kind = "sip" if target.startswith("sip:") else \
             "client" if target.startswith("client:") else "number"
-        if node.context is None:
-            context = {k: str(v) for k, v in self.session.vars.items() if not k.startswith("_")}
-            if self.session.choices:
-                context["choices"] = " > ".join(self.session.choices)
-        else:
-            context = {k: self.text(name, v, "context") for k, v in node.context.items()}
+        context = self.agent_context(name, node.context)
         self.emit(pending + self.prompts(name, node.say))
         self.session.turn += 1
         self.session.node = name
         caller_id = self.text(name, node.caller_id, "caller_id") if node.caller_id else None
         self.out.append(act.Dial(node=name, turn=self.session.turn, target=target, kind=kind,
-                                 timeout=node.timeout, caller_id=caller_id,
-                                 context={k: v for k, v in context.items() if v},
+                                 timeout=node.timeout, caller_id=caller_id, context=context,
                                  whisper=node.whisper))
         self.log("transfer", name, target=target, context=sorted(context))
 
+    def node_enqueue(self, name: str, node: EnqueueNode, pending: list[act.Action]) -> None:
+        context = self.agent_context(name, node.context)
+        self.emit(pending + self.prompts(name, node.say))
+        self.session.turn += 1
+        self.session.node = name
+        self.session.queue = {"name": node.queue}
+        self.out.append(act.Enqueue(node=name, turn=self.session.turn, queue=node.queue,
+                                    context=context))
+        self.log("enqueue", name, queue=node.queue, context=sorted(context))
+
+    def agent_context(self, name: str, declared: dict[str, str] | None) -> dict[str, str]:
+        """What the caller already said, so the agent never asks again."""
+        if declared is None:
+            context = {k: str(v) for k, v in self.session.vars.items() if not k.startswith("_")}
+            if self.session.choices:
+                context["choices"] = " > ".join(self.session.choices)
+        else:
+            context = {k: self.text(name, v, "context") for k, v in declared.items()}
+        return {k: v for k, v in context.items() if v}
+
     def node_hangup(self, name: str, node: HangupNode, pending: list[act.Action]) -> None:
         self.emit(pending + self.prompts(name, node.say))
-        self.session.outcome = node.outcome
-        self.log("hangup", name, outcome=node.outcome)
+        self.session.outcome = node.outcome or self.session.outcome or "self-served"
+        self.log("hangup", name, outcome=self.session.outcome)
         self.finish()
 
     # -- helpers -------------------------------------------------------------------------
@@ -262,17 +283,23 @@ class _Run(Answers):
     def say_text(self, text: str) -> None:
         self.out.append(act.Say(text, self.flow.model.voice, self.flow.model.language))
 
-    def prompts(self, name: str, prompts: list[Prompt]) -> list[act.Action]:
+    def prompt_actions(self, name: str, prompts: list[Prompt]) -> list[act.Action]:
+        """Prompts as actions without a timeline entry each (hold music plays every minute)."""
+        return self.prompts(name, prompts, logged=False)
+
+    def prompts(self, name: str, prompts: list[Prompt], logged: bool = True) -> list[act.Action]:
         out: list[act.Action] = []
         m = self.flow.model
         for p in prompts:
             if p.say is not None:
                 text = self.text(name, p.say, "prompt")
                 out.append(act.Say(text, p.voice or m.voice, p.language or m.language))
-                self.log("prompt", name, text=text)
+                if logged:
+                    self.log("prompt", name, text=text)
             elif p.play is not None:
                 out.append(act.Play(self.text(name, p.play, "prompt")))
-                self.log("prompt", name, play=p.play)
+                if logged:
+                    self.log("prompt", name, play=p.play)
             elif p.pause is not None:
                 out.append(act.Pause(p.pause))
         return out

@@ -67,5 +67,35 @@ class TransferEnded:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class WaitEstimate:
+    """A predicted wait (seconds) with its p10..p90 interval and the words a caller hears."""
+
+    seconds: float
+    p10: float
+    p90: float
+    phrase: str
+
+
+@dataclass(frozen=True)
+class QueueWaiting:
+    """Twilio asks what a queued caller hears next (the wait URL): their place and time so
+    far, and the edge's estimate of the rest."""
+
+    position: int
+    waited: float
+    size: int = 0
+    estimate: WaitEstimate | None = None
+
+
+@dataclass(frozen=True)
+class QueueLeft:
+    """The caller left the queue: bridged (an agent's call ended), leave, hangup, queue-full,
+    redirected, error or system-error."""
+
+    result: str
+    waited: float = 0.0
+
+
 Event = (CallStarted | DigitsEntered | SpeechHeard | NoInput | Repeat | LookupDone
-         | TransferEnded)
+         | TransferEnded | QueueWaiting | QueueLeft)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from .loader import Flow
 from .nodes import (
     CollectNode,
+    EnqueueNode,
     HangupNode,
     HttpNode,
     MenuNode,
@@ -32,7 +33,7 @@ class Box:
 
     @property
     def human(self) -> bool:
-        return self.kind == "transfer"
+        return self.kind in ("transfer", "enqueue")
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,9 @@ def _describe(node: NodeBase) -> list[str]:
     if isinstance(node, TransferNode):
         return ["transfer (human)", f"to {_short(node.to)}"]
     if isinstance(node, HangupNode):
-        return ["hangup", f"outcome {node.outcome}"]
+        return ["hangup", f"outcome {node.outcome or 'self-served'}"]
+    if isinstance(node, EnqueueNode):
+        return ["enqueue (human)", f"queue {_short(node.queue)}"]
     return [node.type]  # type: ignore[attr-defined]  # switch, split: details are on the edges
 
 
@@ -92,6 +95,9 @@ def _edges(node: NodeBase) -> list[tuple[str, str]]:
         return [(f"{b.name} {b.share}%", b.goto) for b in node.branches]
     if isinstance(node, TransferNode):
         return [("busy / no answer", node.on_failure)] if node.on_failure else []
+    if isinstance(node, EnqueueNode):
+        return ([("after the agent", node.next)] if node.next else []) + [
+            ("queue full / waited too long", node.fallback)]
     return [("", target) for _, target in node.targets()]
 
 
@@ -106,7 +112,7 @@ _MERMAID_SHAPES = {  # kind -> (open, close); labels are always quoted inside
     "say": ("(", ")"), "play": ("(", ")"), "set": ("(", ")"),
     "menu": ("[", "]"), "collect": ("[", "]"),
     "switch": ("{", "}"), "split": ("{{", "}}"), "http": ("[(", ")]"),
-    "transfer": ("[[", "]]"), "hangup": ("([", "])"),
+    "transfer": ("[[", "]]"), "enqueue": ("[[", "]]"), "hangup": ("([", "])"),
 }
 # Mermaid entity codes; one pass per character so an inserted '#' or ';' is never re-escaped.
 _MERMAID_ESCAPES = {'"': "#quot;", "#": "#35;", "<": "#lt;", ">": "#gt;", "&": "#amp;",
@@ -151,6 +157,7 @@ _DOT_SHAPES = {
                 "penwidth=2",
     "hangup": 'shape=box, style="rounded,filled", fillcolor="#eeeeee"',
 }
+_DOT_SHAPES["enqueue"] = _DOT_SHAPES["transfer"]
 
 
 def dot_text(text: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from .errors import Problem
 from .schema import HUMAN_NODE_TYPES, FlowModel
-from .schema_base import NodeBase, Prompt
+from .schema_base import NodeBase, Prompt, Strict
 from .templates import check_expression, check_template
 from .yaml_source import Path, line_for
 
@@ -160,6 +160,10 @@ def _texts(name: str, node: NodeBase) -> Iterator[tuple[Path, str, bool]]:
                         yield (*base, field, i), text, False
         elif isinstance(value, dict):
             yield from _nested((*base, field), value)
+        elif isinstance(value, Strict):  # a nested block such as an enqueue's announce
+            for sub, text in value:
+                if isinstance(text, str):
+                    yield (*base, field, sub), text, False
 
 
 def _nested(loc: Path, value: object) -> Iterator[tuple[Path, str, bool]]:

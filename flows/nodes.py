@@ -230,12 +230,53 @@ class TransferNode(NodeBase):
 class HangupNode(NodeBase):
     type: Literal["hangup"]
     say: Prompts = Field(default_factory=list)
-    outcome: Literal["self-served", "closed", "failed", "abandoned"] = "self-served"
+    # Default: "transferred" if the caller reached an agent earlier, else "self-served".
+    outcome: Literal["self-served", "closed", "failed", "abandoned"] | None = None
 
     @field_validator("say", mode="before")
     @classmethod
     def _as_prompts(cls, v: Any) -> Any:
         return _prompts(v)
+
+    def waits_for_caller(self) -> bool:
+        return True
+
+
+HOLD_MUSIC = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
+
+
+class Announce(Strict):
+    """What a waiting caller is told about their place and wait, and how often."""
+
+    say: str = "You are number {{ queue.position }} in line. Your wait is {{ queue.wait }}."
+    every: int = Field(default=60, ge=15, le=900, description="seconds between announcements")
+    min_change: int = Field(
+        default=30, ge=0, le=900,
+        description="repeat only when the estimate moved this many seconds or the place changed")
+
+
+class EnqueueNode(NodeBase):
+    """Wait for an agent in a named queue, told where you stand and how long it will take."""
+
+    type: Literal["enqueue"]
+    queue: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+    say: Prompts = Field(default_factory=list)
+    announce: Announce | None = Field(default_factory=Announce)
+    hold: Prompts = Field(default_factory=lambda: [Prompt(play=HOLD_MUSIC)])
+    max_wait: int | None = Field(default=None, ge=30, le=7200,
+                                 description="seconds after which the caller leaves for fallback")
+    context: dict[str, str] | None = Field(
+        default=None, description="what the agent is told; default: every call variable")
+    next: str | None = Field(default=None, description="after the agent's call; default: hang up")
+    fallback: str = Field(description="queue full, error, or waited max_wait")
+
+    @field_validator("say", "hold", mode="before")
+    @classmethod
+    def _as_prompts(cls, v: Any) -> Any:
+        return _prompts(v)
+
+    def targets(self) -> list[tuple[str, str]]:
+        return ([("next", self.next)] if self.next else []) + [("fallback", self.fallback)]
 
     def waits_for_caller(self) -> bool:
         return True

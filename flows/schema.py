@@ -18,6 +18,7 @@ from pydantic import (
 from .days import expand_days, range_ok
 from .nodes import (
     CollectNode,
+    EnqueueNode,
     HangupNode,
     HttpNode,
     MenuNode,
@@ -32,15 +33,15 @@ from .schema_base import NODE_NAME, FieldProblem, NodeBase, SpeechMode, Strict
 
 Node = Annotated[
     SayNode | PlayNode | MenuNode | CollectNode | SwitchNode | SetNode | HttpNode | SplitNode
-    | TransferNode | HangupNode,
+    | TransferNode | HangupNode | EnqueueNode,
     Field(discriminator="type"),
 ]
 NODE_MODELS: dict[str, type[NodeBase]] = {
     m.model_fields["type"].annotation.__args__[0]: m  # type: ignore[union-attr]
     for m in (SayNode, PlayNode, MenuNode, CollectNode, SwitchNode, SetNode, HttpNode, SplitNode,
-              TransferNode, HangupNode)
+              TransferNode, HangupNode, EnqueueNode)
 }
-HUMAN_NODE_TYPES = {"transfer"}
+HUMAN_NODE_TYPES = {"transfer", "enqueue"}
 
 
 

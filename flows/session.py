@@ -25,13 +25,14 @@ class Session:
     known_caller: bool = False
     previous_calls: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
+    queue: dict[str, Any] = field(default_factory=dict)  # the queue being waited in, announced
     outcome: str | None = None
     done: bool = False
 
     def copy(self) -> Session:
         """A copy the engine may change; cheaper than deepcopy on every webhook."""
         return replace(self, vars=copy.deepcopy(self.vars), choices=list(self.choices),
-                       tags=dict(self.tags), settings=dict(self.settings))
+                       tags=dict(self.tags), settings=dict(self.settings), queue=dict(self.queue))
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow on purpose: json.dumps walks the nested values; asdict would copy them all.
