@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flows.errors import Problem
 from flows.loader import Flow
-from flows.schema import CollectNode, MenuNode
+from flows.nodes import CollectNode, MenuNode
 from flows.yaml_source import line_for
 from speech.matching import DIGIT_WORDS, normalise
 from speech.model import SpeechModel
