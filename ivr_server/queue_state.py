@@ -1,0 +1,128 @@
+"""Live queue state in Redis: who waits since when, who is with an agent, agents on duty, and
+the queue's recent event log that the wait predictor replays.
+
+Every change is one Lua script, so any number of web processes can report the same call
+(Twilio retries, a status callback racing the queue's action URL) and it is counted once:
+an `answer` only for a caller who was waiting, a `hangup` only for a call in service.
+Entries whose end was never reported (a lost callback) expire after `stale_after`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import redis
+
+# KEYS: waiting zset, service hash, events list, agents string. ARGV: op, call, ts, value, cap.
+_SCRIPT = """
+local waiting, service, events, agents = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local op, call, ts, value, cap = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local changed = 0
+if op == 'arrive' then
+  if redis.call('HEXISTS', service, call) == 0 then
+    changed = redis.call('ZADD', waiting, 'NX', ts, call)
+  end
+elseif op == 'answer' then
+  changed = redis.call('ZREM', waiting, call)
+  if changed == 1 then redis.call('HSET', service, call, ts) end
+elseif op == 'abandon' then
+  changed = redis.call('ZREM', waiting, call)
+elseif op == 'hangup' then
+  changed = redis.call('HDEL', service, call)
+elseif op == 'agents' then
+  if redis.call('GET', agents) ~= value then changed = 1 end
+  redis.call('SET', agents, value)
+end
+if changed == 1 then
+  redis.call('RPUSH', events, cjson.encode({ts, op, call, value}))
+  redis.call('LTRIM', events, -cap, -1)
+end
+return changed
+"""
+
+
+@dataclass(frozen=True)
+class QueueEvent:
+    """One line of a queue's log, in the replay format: ts,event,call_id,value."""
+
+    ts: float
+    event: str  # arrive, answer, abandon, hangup, agents
+    call_id: str
+    value: str = ""
+
+
+class QueueState:
+    """One Redis-backed view of every queue. Times are epoch seconds from the app's clock."""
+
+    def __init__(self, client: redis.Redis, prefix: str, *, max_events: int = 5000,
+                 stale_after: float = 4 * 3600):
+        self.redis, self.prefix = client, prefix
+        self.max_events, self.stale_after = max_events, stale_after
+        self._script = client.register_script(_SCRIPT)
+
+    def _keys(self, queue: str) -> list[str]:
+        base = f"{self.prefix}q:{queue}:"
+        return [base + "waiting", base + "service", base + "events", base + "agents"]
+
+    def _apply(self, queue: str, op: str, call_sid: str, ts: float, value: str = "") -> bool:
+        return bool(self._script(keys=self._keys(queue),
+                                 args=[op, call_sid, repr(float(ts)), value, self.max_events]))
+
+    def arrive(self, queue: str, call_sid: str, ts: float) -> bool:
+        """The caller joined (True the first time only)."""
+        return self._apply(queue, "arrive", call_sid, ts)
+
+    def answer(self, queue: str, call_sid: str, ts: float) -> bool:
+        """An agent took the caller (only counts a caller who was waiting)."""
+        return self._apply(queue, "answer", call_sid, ts)
+
+    def abandon(self, queue: str, call_sid: str, ts: float) -> bool:
+        """The caller left the queue without an agent (hung up, left, queue failed)."""
+        return self._apply(queue, "abandon", call_sid, ts)
+
+    def hangup(self, queue: str, call_sid: str, ts: float) -> bool:
+        """The agent's call with the caller ended."""
+        return self._apply(queue, "hangup", call_sid, ts)
+
+    def set_agents(self, queue: str, count: int, ts: float) -> bool:
+        if count < 0:
+            raise ValueError(f"agents on duty cannot be negative ({count})")
+        return self._apply(queue, "agents", "", ts, str(count))
+
+    def agents(self, queue: str) -> int | None:
+        raw = self.redis.get(self._keys(queue)[3])
+        return int(raw) if raw is not None else None
+
+    def waiting(self, queue: str) -> list[tuple[str, float]]:
+        """(call sid, joined at), head of the line first."""
+        rows = self.redis.zrange(self._keys(queue)[0], 0, -1, withscores=True)
+        return [(_text(sid), float(ts)) for sid, ts in rows]
+
+    def in_service(self, queue: str) -> dict[str, float]:
+        rows = self.redis.hgetall(self._keys(queue)[1])
+        return {_text(sid): float(ts) for sid, ts in rows.items()}
+
+    def events(self, queue: str) -> list[QueueEvent]:
+        out = []
+        for raw in self.redis.lrange(self._keys(queue)[2], 0, -1):
+            ts, event, call_id, value = json.loads(raw)
+            out.append(QueueEvent(float(ts), str(event), str(call_id), str(value)))
+        return out
+
+    def expire_stale(self, queue: str, now: float) -> int:
+        """End entries whose end never came (a lost callback): waiting ones as abandoned,
+        ones in service as hung up, so they stop skewing the estimates."""
+        cutoff = now - self.stale_after
+        ended = 0
+        for sid, joined in self.waiting(queue):
+            if joined < cutoff:
+                ended += self.abandon(queue, sid, now)
+        for sid, started in self.in_service(queue).items():
+            if started < cutoff:
+                ended += self.hangup(queue, sid, now)
+        return ended
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
