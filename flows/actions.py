@@ -54,7 +54,7 @@ class Dial:
     node: str
     turn: int
     target: str
-    kind: str  # "number", "sip" or "client"
+    kind: str  # "number", "sip", "client", or "queue" (an agent takes the next caller)
     timeout: int
     caller_id: str | None = None
     context: dict[str, str] = field(default_factory=dict)

@@ -18,7 +18,15 @@ from .events import (
     SpeechHeard,
     TransferEnded,
 )
-from .nodes import Announce, CollectNode, EnqueueNode, HttpNode, MenuNode, TransferNode
+from .nodes import (
+    AgentLineNode,
+    Announce,
+    CollectNode,
+    EnqueueNode,
+    HttpNode,
+    MenuNode,
+    TransferNode,
+)
 from .schema_base import Prompt
 from .templates import TemplateError, render
 from .validators import digits_valid
@@ -188,6 +196,14 @@ class Answers:
                  wait=round(estimate.seconds) if estimate else None,
                  p10=round(estimate.p10) if estimate else None,
                  p90=round(estimate.p90) if estimate else None, text=text)
+
+    def agent_call_ended(self, name: str, node: AgentLineNode, event: TransferEnded) -> None:
+        self.log("agent_call_ended", name, status=event.status, duration=event.duration)
+        target = node.next if event.status in ANSWERED else node.fallback
+        if target:
+            self.route(name, target, f"agent call {event.status}")
+        else:
+            self.finish()
 
     def queue_left(self, name: str, node: EnqueueNode, event: QueueLeft) -> None:
         self.log("queue_left", name, result=event.result, waited=round(event.waited))

@@ -25,6 +25,7 @@ from .events import (
 )
 from .loader import Flow
 from .nodes import (
+    AgentLineNode,
     CollectNode,
     EnqueueNode,
     HangupNode,
@@ -89,6 +90,8 @@ class _Run(Answers):
             self.lookup_answer(node_name, node, event)
         elif isinstance(event, TransferEnded) and isinstance(node, TransferNode):
             self.transfer_ended(node_name, node, event)
+        elif isinstance(event, TransferEnded) and isinstance(node, AgentLineNode):
+            self.agent_call_ended(node_name, node, event)
         elif isinstance(event, QueueWaiting) and isinstance(node, EnqueueNode):
             self.queue_waiting(node_name, node, event)
         elif isinstance(event, QueueLeft) and isinstance(node, EnqueueNode):
@@ -247,6 +250,14 @@ class _Run(Answers):
         self.out.append(act.Enqueue(node=name, turn=self.session.turn, queue=node.queue,
                                     context=context))
         self.log("enqueue", name, queue=node.queue, context=sorted(context))
+
+    def node_agent_line(self, name: str, node: AgentLineNode, pending: list[act.Action]) -> None:
+        self.emit(pending + self.prompts(name, node.say))
+        self.session.turn += 1
+        self.session.node = name
+        self.out.append(act.Dial(node=name, turn=self.session.turn, target=node.queue,
+                                 kind="queue", timeout=node.timeout, whisper=False))
+        self.log("agent_line", name, queue=node.queue)
 
     def agent_context(self, name: str, declared: dict[str, str] | None) -> dict[str, str]:
         """What the caller already said, so the agent never asks again."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .loader import Flow
 from .nodes import (
+    AgentLineNode,
     CollectNode,
     EnqueueNode,
     HangupNode,
@@ -76,6 +77,8 @@ def _describe(node: NodeBase) -> list[str]:
         return ["hangup", f"outcome {node.outcome or 'self-served'}"]
     if isinstance(node, EnqueueNode):
         return ["enqueue (human)", f"queue {_short(node.queue)}"]
+    if isinstance(node, AgentLineNode):
+        return ["agent line", f"takes callers from {_short(node.queue)}"]
     return [node.type]  # type: ignore[attr-defined]  # switch, split: details are on the edges
 
 

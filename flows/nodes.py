@@ -248,7 +248,8 @@ HOLD_MUSIC = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3
 class Announce(Strict):
     """What a waiting caller is told about their place and wait, and how often."""
 
-    say: str = "You are number {{ queue.position }} in line. Your wait is {{ queue.wait }}."
+    say: str = ("You are number {{ queue.position }} in line."
+                "{% if queue.wait %} Your wait is {{ queue.wait }}.{% endif %}")
     every: int = Field(default=60, ge=15, le=900, description="seconds between announcements")
     min_change: int = Field(
         default=30, ge=0, le=900,
@@ -277,6 +278,29 @@ class EnqueueNode(NodeBase):
 
     def targets(self) -> list[tuple[str, str]]:
         return ([("next", self.next)] if self.next else []) + [("fallback", self.fallback)]
+
+    def waits_for_caller(self) -> bool:
+        return True
+
+
+class AgentLineNode(NodeBase):
+    """An agent's line: connect the agent to the caller who has waited longest in `queue`."""
+
+    type: Literal["agent_line"]
+    queue: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+    say: Prompts = Field(default_factory=list)
+    timeout: int = Field(default=60, ge=5, le=600,
+                         description="seconds to wait for a caller when nobody is waiting")
+    next: str | None = Field(default=None, description="after each call, e.g. take the next one")
+    fallback: str | None = Field(default=None, description="nobody called within the timeout")
+
+    @field_validator("say", mode="before")
+    @classmethod
+    def _as_prompts(cls, v: Any) -> Any:
+        return _prompts(v)
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [(f, t) for f, t in (("next", self.next), ("fallback", self.fallback)) if t]
 
     def waits_for_caller(self) -> bool:
         return True

@@ -17,6 +17,7 @@ from pydantic import (
 
 from .days import expand_days, range_ok
 from .nodes import (
+    AgentLineNode,
     CollectNode,
     EnqueueNode,
     HangupNode,
@@ -33,13 +34,13 @@ from .schema_base import NODE_NAME, FieldProblem, NodeBase, SpeechMode, Strict
 
 Node = Annotated[
     SayNode | PlayNode | MenuNode | CollectNode | SwitchNode | SetNode | HttpNode | SplitNode
-    | TransferNode | HangupNode | EnqueueNode,
+    | TransferNode | HangupNode | EnqueueNode | AgentLineNode,
     Field(discriminator="type"),
 ]
 NODE_MODELS: dict[str, type[NodeBase]] = {
     m.model_fields["type"].annotation.__args__[0]: m  # type: ignore[union-attr]
     for m in (SayNode, PlayNode, MenuNode, CollectNode, SwitchNode, SetNode, HttpNode, SplitNode,
-              TransferNode, HangupNode, EnqueueNode)
+              TransferNode, HangupNode, EnqueueNode, AgentLineNode)
 }
 HUMAN_NODE_TYPES = {"transfer", "enqueue"}
 

@@ -22,6 +22,7 @@ from .clock import Clock, system_clock
 from .config import Config, load_config
 from .db import make_engine, make_session_factory
 from .lookup import HttpLookup
+from .queue_state import QueueState
 from .redis_conn import connect
 from .registry import FlowRegistry
 from .sessions import SessionStore
@@ -29,6 +30,7 @@ from .signature import Signer
 from .speech_input import SpeechInput
 from .stream_answers import StreamAnswers
 from .twilio_rest import TwilioRest
+from .wait_estimates import WaitEstimates
 
 log = logging.getLogger("ivr_server")
 
@@ -48,6 +50,8 @@ class Services:
     lookup: Callable[[HttpRequest], LookupDone]
     writer: BacklogWriter
     streams: StreamAnswers
+    queues: QueueState
+    estimates: WaitEstimates
     speech: SpeechInput | None = None  # None: no speech model configured, menus take keys
     rest: TwilioRest | None = None  # None: no account SID, so the server never calls Twilio
 
@@ -95,6 +99,8 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         writer=BacklogWriter(calllog, redis_client, prefix,
                              interval=config.calllog.flush_interval, logger=log),
         streams=StreamAnswers(redis_client, prefix),
+        queues=(queues := QueueState(redis_client, prefix)),
+        estimates=WaitEstimates(queues),
     )
     services.speech = speech_input(config)
     services.rest = twilio_rest(config)
@@ -104,7 +110,8 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         log.warning("SIGNATURE CHECKS ARE OFF (IVR_DEV_SKIP_SIGNATURES): anyone can drive "
                     "calls on this server. Never run it like this where Twilio can reach it.")
 
-    from . import media_stream, voice  # noqa: F401 - media_stream adds /voice/stream to bp
+    # media_stream and queue_calls add their routes (/voice/stream, /voice/queue/...) to bp
+    from . import media_stream, queue_calls, voice  # noqa: F401
 
     app.register_blueprint(voice.bp)
     voice.register_error_handlers(app)

@@ -43,6 +43,12 @@ def render(actions: Iterable[act.Action], *, listen: Listening | None = None,
             _listen(response, action, _speech_mode(action, listen), listen)
         elif isinstance(action, act.Dial):
             response.append(_dial(action))
+        elif isinstance(action, act.Enqueue):
+            query = urlencode({"node": action.node, "turn": action.turn})
+            response.enqueue(action.queue, action=f"/voice/queue/result?{query}", method="POST",
+                             wait_url=f"/voice/queue/wait?{query}", wait_url_method="POST")
+        elif isinstance(action, act.Leave):
+            response.leave()
         elif isinstance(action, act.Hangup):
             response.hangup()
     return str(response)
@@ -115,6 +121,12 @@ def empty() -> str:
     return str(VoiceResponse())
 
 
+def pause_only(seconds: int) -> str:
+    response = VoiceResponse()
+    response.pause(length=seconds)
+    return str(response)
+
+
 def _prompt(parent: VoiceResponse | Gather, action: act.Say | act.Play | act.Pause) -> None:
     if isinstance(action, act.Say):
         parent.say(action.text, voice=action.voice or None, language=action.language or None)
@@ -150,13 +162,17 @@ def _dial(action: act.Dial) -> Dial:
     dial = Dial(action=url, method="POST", timeout=action.timeout,
                 caller_id=action.caller_id or None)
     whisper = action.whisper and action.kind == "number"
-    _dial_target(dial, action.target, action.context, whisper=whisper)
+    _dial_target(dial, action.target, action.context, whisper=whisper, kind=action.kind)
     return dial
 
 
-def _dial_target(dial: Dial, target: str, context: dict[str, str], whisper: bool = False) -> None:
+def _dial_target(dial: Dial, target: str, context: dict[str, str], whisper: bool = False,
+                 kind: str = "") -> None:
     """Pass what the caller already said the way each kind of target can receive it."""
-    if target.startswith("sip:"):
+    if kind == "queue":  # an agent's line: the caller who waited longest, told first
+        dial.queue(target, url="/voice/queue/connect?" + urlencode({"queue": target}),
+                   method="POST")
+    elif target.startswith("sip:"):
         headers = "&".join(f"X-{_header_name(k)}={quote(v, safe='')}" for k, v in context.items())
         uri = target if not headers else f"{target}?{headers[:SIP_HEADERS_MAX]}"
         dial.append(Sip(uri))

@@ -194,6 +194,9 @@ def _status() -> str:
         if session is not None:
             session.done, session.outcome = True, outcome
             s.sessions.save(session, ttl=ENDED_SESSION_TTL)
+            if session.queue.get("name"):  # in case the queue's own callback never comes
+                s.queues.abandon(session.queue["name"], sid, now.timestamp())
+                s.queues.hangup(session.queue["name"], sid, now.timestamp())
     return twiml.empty()
 
 

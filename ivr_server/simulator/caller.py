@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
-from . import speaking
+from . import queues, speaking
 from . import twiml_reader as tw
+from .expectations import Expectations
 from .media import MediaStream
-from .model import DialOutcome, Moment, SimulatorError, Transfer, new_sid, norm
+from .model import DialOutcome, Moment, SimulatorError, Transfer, new_sid
+from .queues import SimulatedQueues
 from .recordings import RecordingsServer
 from .transport import HttpResult, Transport, twilio_signature
 from .twiml_reader import DTMF_KEYS, TwiMLError, Verb, parse_twiml
@@ -26,7 +28,7 @@ MAX_REQUESTS = 200
 WORDS_PER_SECOND = 2.5
 
 
-class SimulatedCall:
+class SimulatedCall(Expectations):
     """One inbound call from `from_` to `to`, driven step by step by a test or a person."""
 
     def __init__(self, transport: Transport, auth_token: str, *, from_: str = "+14155550100",
@@ -34,7 +36,8 @@ class SimulatedCall:
                  status_path: str | None = "/voice/status", call_sid: str | None = None,
                  account_sid: str | None = None, dial_outcome: DialOutcome | None = None,
                  extra_params: Mapping[str, str] | None = None,
-                 recordings: RecordingsServer | None = None):
+                 recordings: RecordingsServer | None = None,
+                 queues: SimulatedQueues | None = None):
         self.transport, self.auth_token = transport, auth_token
         self.from_, self.to = from_, to
         self.incoming_path, self.status_path = incoming_path, status_path
@@ -54,8 +57,13 @@ class SimulatedCall:
         self._turn_start = 0  # index into heard where the caller's last action happened
         self._url = ""
         self._verbs: list[Verb] = []
-        self._pending: tw.Gather | tw.Dial | tw.Record | None = None
+        self._pending: tw.Gather | tw.Dial | tw.Record | tw.Enqueue | None = None
         self.streams: dict[str | None, MediaStream] = {}  # open <Start><Stream>s by name
+        self.queues = queues  # Twilio's queues, shared with the agents' simulated calls
+        self.queue_verb: tw.Enqueue | None = None
+        self.queue_joined = 0.0
+        self.wait_verbs: list[Verb] = []  # the wait URL's TwiML still to play
+        self.bridged_caller: SimulatedCall | None = None  # an agent's: whom <Queue> gave
 
     # -- what the caller experienced -------------------------------------------------------
 
@@ -88,22 +96,10 @@ class SimulatedCall:
 
     @property
     def waiting_for(self) -> str | None:
-        """'input' at a Gather, 'dial' while an agent rings, 'record' at a Record, else None."""
-        return {tw.Gather: "input", tw.Dial: "dial", tw.Record: "record"}.get(type(self._pending))
-
-    def format_transcript(self, last: int | None = None) -> str:
-        lines = [str(m) for m in self.transcript]
-        return "\n".join(lines[-last:] if last else lines) or "(nothing happened)"
-
-    def expect_heard(self, text: str) -> None:
-        if not any(norm(text) in norm(h) for h in self.heard):
-            raise AssertionError(f"expected to hear {text!r}; the call so far:\n"
-                                 + self.format_transcript())
-
-    def expect_not_heard(self, text: str) -> None:
-        if any(norm(text) in norm(h) for h in self.heard):
-            raise AssertionError(f"expected not to hear {text!r}; the call so far:\n"
-                                 + self.format_transcript())
+        """'input' at a Gather, 'dial' while an agent rings, 'record' at a Record, 'queue'
+        while on hold in a queue, else None."""
+        return {tw.Gather: "input", tw.Dial: "dial", tw.Record: "record",
+                tw.Enqueue: "queue"}.get(type(self._pending))
 
     # -- what the caller does -----------------------------------------------------------------
 
@@ -175,6 +171,10 @@ class SimulatedCall:
         open, the audio is streamed instead (paced like a phone line with `realtime`)."""
         return speaking.say(self, audio, voice, realtime=realtime)
 
+    def wait(self, seconds: float) -> list[str]:
+        """Hold in the queue for `seconds`, hearing what the wait URL says."""
+        return queues.wait(self, seconds)
+
     def answer_dial(self, outcome: DialOutcome | None = None) -> list[str]:
         """End the ringing <Dial> as `outcome` (default: the agent answers for 60 s)."""
         self._expect(tw.Dial, "end the transfer")
@@ -188,6 +188,8 @@ class SimulatedCall:
         if self.status == "new":
             raise SimulatorError("dial() before hanging up")
         self._note("caller", "hangup", "")
+        if isinstance(self._pending, tw.Enqueue):
+            queues.hung_up(self)
         dial = self._pending
         if isinstance(dial, tw.Dial) and dial.action:
             self.transfers[-1].status = "canceled"
@@ -232,8 +234,10 @@ class SimulatedCall:
             elif isinstance(verb, tw.StopStream):
                 for name in [n for n in self.streams if verb.name in (None, n)]:
                     self.streams.pop(name).stop()
-            elif isinstance(verb, tw.Enqueue | tw.Leave):
-                raise SimulatorError(f"<{type(verb).__name__}> is not simulated yet")
+            elif isinstance(verb, tw.Enqueue):
+                queues.enqueue(self, verb)
+            elif isinstance(verb, tw.Leave):
+                pass  # outside a queue's wait URL Twilio ignores it
         return self.heard[start:]
 
     def _hear(self, verb: tw.Say | tw.Play | tw.Pause, who: str = "ivr") -> None:
@@ -266,6 +270,10 @@ class SimulatedCall:
         self.transfers.append(transfer)
         self._note("twilio", "dial", f"{transfer} {_params_text(first.params)}".strip())
         self._pending = dial
+        if first.kind == "queue":
+            self.bridged_caller = queues.take_caller(self, first)
+            if self.bridged_caller is None:
+                self._note("twilio", "queue-empty", first.target)
         if self.dial_outcome is not None:
             self._end_dial(self.dial_outcome)
 
@@ -274,9 +282,14 @@ class SimulatedCall:
         assert isinstance(dial, tw.Dial)
         transfer, child = self.transfers[-1], new_sid("CA")
         status, duration = outcome.status, outcome.duration
-        if status == "completed" and dial.targets[0].url \
+        caller, self.bridged_caller = self.bridged_caller, None
+        if dial.targets[0].kind == "queue" and caller is None:
+            status, duration = "no-answer", 0  # nobody was waiting
+        elif status == "completed" and dial.targets[0].url and caller is None \
                 and not whisper(self, dial, dial.targets[0], child, transfer):
             transfer.declined, status, duration = True, "no-answer", 0
+        if caller is not None:
+            queues.bridged_call_ended(caller, duration if status == "completed" else 0)
         transfer.status, transfer.duration = status, duration if status == "completed" else None
         self._note("twilio", "dial-end", f"{status}" + (f" after {duration}s"
                                                         if status == "completed" else ""))

@@ -1,0 +1,116 @@
+"""Queue webhooks: what a waiting caller hears, how they leave, and when an agent takes them.
+
+`<Enqueue waitUrl=/voice/queue/wait action=/voice/queue/result>` puts the caller in a Twilio
+queue. Twilio asks the wait URL for TwiML again each time the last answer has played; the
+live queue state (queue_state.py) and the wait predictor turn that into the caller's place
+and an honest estimate, and the flow decides what is said. An agent's line dials the queue
+with `<Queue url=/voice/queue/connect>`, which Twilio runs on the caller's side just before
+bridging: that is when the caller is answered. The result URL reports how the caller left.
+A failure while waiting keeps the caller waiting (a wait URL cannot dial a person).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import request
+
+from flows.events import QueueLeft, QueueWaiting, Repeat
+from flows.session import Session
+
+from . import twiml
+from .voice import _advance, _safely, _session, _stale, bp, services
+
+log = logging.getLogger("ivr_server.queue_calls")
+QUEUE_RESULTS = {"bridged", "leave", "hangup", "queue-full", "redirected", "error",
+                 "system-error"}
+HOLD_ON_ERROR_SECONDS = 15
+
+
+@bp.post("/queue/wait")
+def queue_wait():  # noqa: ANN201 - Flask view
+    return _safely(_wait, on_error=_hold)
+
+
+@bp.post("/queue/result")
+def queue_result():  # noqa: ANN201
+    return _safely(_result)
+
+
+@bp.post("/queue/connect")
+def queue_connect():  # noqa: ANN201
+    return _safely(_connect, on_error=twiml.empty)
+
+
+def _hold() -> str:
+    return twiml.pause_only(HOLD_ON_ERROR_SECONDS)
+
+
+def _int(name: str) -> int:
+    raw = request.form.get(name, "")
+    return int(raw) if raw.isdigit() else 0
+
+
+def _wait() -> str:
+    s = services()
+    session = _session()
+    queue = session.queue.get("name")
+    if _stale(session) or not queue:
+        return _hold()  # the call has moved on; Twilio will hear from the result URL
+    now = s.clock()
+    waited = _int("QueueTime")
+    position = max(1, _int("QueuePosition"))
+    if s.queues.arrive(queue, session.call_sid, now.timestamp() - waited):
+        _joined(session, queue, now.timestamp())
+    estimate = s.estimates.remaining(queue, session.call_sid, now.timestamp())
+    event = QueueWaiting(position=position, waited=float(waited),
+                         size=_int("CurrentQueueSize") or position, estimate=estimate)
+    return _advance(session, event, now)
+
+
+def _joined(session: Session, queue: str, ts: float) -> None:
+    """The prediction a caller got when they joined, kept to compare with their real wait."""
+    s = services()
+    estimate = s.estimates.remaining(queue, session.call_sid, ts)
+    predicted = {"wait": round(estimate.seconds), "p10": round(estimate.p10),
+                 "p90": round(estimate.p90)} if estimate else None
+    session.queue["joined_at"] = ts
+    session.queue["predicted"] = predicted
+    s.calllog.add_events(session.call_sid, [{"at": s.clock(), "node": session.node,
+                                             "kind": "queue_joined",
+                                             "data": {"queue": queue, "predicted": predicted}}])
+
+
+def _result() -> str:
+    s = services()
+    session = _session()
+    queue = session.queue.get("name")
+    if _stale(session) or not queue:
+        return _advance(session, Repeat(), s.clock())
+    result = request.form.get("QueueResult", "error")
+    result = result if result in QUEUE_RESULTS else "error"
+    waited = _int("QueueTime")
+    now = s.clock()
+    if result == "bridged":
+        s.queues.hangup(queue, session.call_sid, now.timestamp())  # the agent's call ended
+    else:
+        s.queues.abandon(queue, session.call_sid, now.timestamp())
+    s.calllog.add_events(session.call_sid, [{
+        "at": now, "node": session.node, "kind": "queue_result",
+        "data": {"queue": queue, "result": result, "waited": waited,
+                 "predicted": session.queue.get("predicted")}}])
+    return _advance(session, QueueLeft(result, float(waited)), now)
+
+
+def _connect() -> str:
+    """Runs on the caller's side as an agent's line dequeues them: the caller is answered."""
+    s = services()
+    queue = request.args.get("queue", "")[:64]
+    caller = request.form.get("CallSid", "")[:64]
+    now = s.clock()
+    if queue and caller and s.queues.answer(queue, caller, now.timestamp()):
+        s.calllog.add_events(caller, [{
+            "at": now, "node": None, "kind": "queue_answered",
+            "data": {"queue": queue, "waited": _int("QueueTime"),
+                     "agent_call": request.form.get("DequeingCallSid", "")[:64]}}])
+    return twiml.empty()
