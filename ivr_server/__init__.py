@@ -100,7 +100,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
                              interval=config.calllog.flush_interval, logger=log),
         streams=StreamAnswers(redis_client, prefix),
         queues=(queues := QueueState(redis_client, prefix)),
-        estimates=WaitEstimates(queues),
+        estimates=WaitEstimates(queues, config.queues.predictor),
     )
     services.speech = speech_input(config)
     services.rest = twilio_rest(config)
@@ -111,9 +111,11 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
                     "calls on this server. Never run it like this where Twilio can reach it.")
 
     # media_stream and queue_calls add their routes (/voice/stream, /voice/queue/...) to bp
-    from . import media_stream, queue_calls, voice  # noqa: F401
+    from . import agents, media_stream, queue_calls, voice  # noqa: F401
 
     app.register_blueprint(voice.bp)
+    app.register_blueprint(agents.bp)
+    _agents_from_config(services)
     voice.register_error_handlers(app)
     return app
 
@@ -132,6 +134,14 @@ def speech_input(config: Config) -> SpeechInput | None:
                        max_bytes=config.speech.max_recording_bytes,
                        timeout=config.speech.download_timeout,
                        delete_recordings=config.speech.delete_recordings)
+
+
+def _agents_from_config(services: Services) -> None:
+    """Agents on duty from config, for queues where nobody has signed in or out yet."""
+    now = services.clock().timestamp()
+    for queue, count in services.config.queues.agents.items():
+        if services.queues.agents(queue) is None:
+            services.queues.set_agents(queue, int(count), now)
 
 
 def twilio_rest(config: Config) -> TwilioRest | None:

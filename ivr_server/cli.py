@@ -232,11 +232,13 @@ def _find_flow(name_or_path: str, config: Config) -> Flow:
 
 def _register_optional() -> None:
     """Commands that live in their own modules."""
+    from .cli_agents import agents_group
     from .cli_call import call_command, flows_test_command
     from .cli_recognize import speech_recognize
     from .cli_speech import speech_group
 
     main.add_command(call_command, "call")
+    main.add_command(agents_group, "agents")
     speech_group.add_command(speech_recognize, "recognize")
     main.add_command(speech_group, "speech")
     flows_group.add_command(flows_test_command, "test")

@@ -29,6 +29,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "IVR_CALLLOG_WRITE_BEHIND": ("calllog", "write_behind"),
     "IVR_VOSK_MODEL": ("speech", "model_path"),
     "IVR_SPEECH_LANGUAGE": ("speech", "language"),
+    "IVR_AGENTS_API_TOKEN": ("queues", "api_token"),
 }
 
 
@@ -111,6 +112,15 @@ class SpeechConfig:
 
 
 @dataclass(frozen=True)
+class QueuesConfig:
+    """Agents on duty per queue when nobody signs in, and the sign-in API's token."""
+
+    agents: dict[str, int] = field(default_factory=dict)
+    api_token: str = ""
+    predictor: str = "adaptive"
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)
@@ -121,6 +131,7 @@ class Config:
     lookup: LookupConfig = field(default_factory=LookupConfig)
     calllog: CallLogConfig = field(default_factory=CallLogConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
+    queues: QueuesConfig = field(default_factory=QueuesConfig)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:

@@ -60,6 +60,7 @@ def _wait() -> str:
     now = s.clock()
     waited = _int("QueueTime")
     position = max(1, _int("QueuePosition"))
+    s.queues.expire_stale(queue, now.timestamp())  # callers whose end was never reported
     if s.queues.arrive(queue, session.call_sid, now.timestamp() - waited):
         _joined(session, queue, now.timestamp())
     estimate = s.estimates.remaining(queue, session.call_sid, now.timestamp())

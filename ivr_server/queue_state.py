@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import redis
 
-# KEYS: waiting zset, service hash, events list, agents string. ARGV: op, call, ts, value, cap.
+# KEYS: waiting zset, service hash, events list, agents string, on-duty set.
+# ARGV: op, call, ts, value, cap.
 _SCRIPT = """
-local waiting, service, events, agents = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local waiting, service, events, agents, duty = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local op, call, ts, value, cap = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local changed = 0
 if op == 'arrive' then
@@ -33,6 +34,15 @@ elseif op == 'hangup' then
 elseif op == 'agents' then
   if redis.call('GET', agents) ~= value then changed = 1 end
   redis.call('SET', agents, value)
+elseif op == 'sign_in' or op == 'sign_out' then
+  local moved = 0
+  if op == 'sign_in' then moved = redis.call('SADD', duty, value)
+  else moved = redis.call('SREM', duty, value) end
+  if moved == 1 then
+    op, call, value = 'agents', '', tostring(redis.call('SCARD', duty))
+    if redis.call('GET', agents) ~= value then changed = 1 end
+    redis.call('SET', agents, value)
+  end
 end
 if changed == 1 then
   redis.call('RPUSH', events, cjson.encode({ts, op, call, value}))
@@ -63,7 +73,8 @@ class QueueState:
 
     def _keys(self, queue: str) -> list[str]:
         base = f"{self.prefix}q:{queue}:"
-        return [base + "waiting", base + "service", base + "events", base + "agents"]
+        return [base + "waiting", base + "service", base + "events", base + "agents",
+                base + "on_duty"]
 
     def _apply(self, queue: str, op: str, call_sid: str, ts: float, value: str = "") -> bool:
         return bool(self._script(keys=self._keys(queue),
@@ -89,6 +100,16 @@ class QueueState:
         if count < 0:
             raise ValueError(f"agents on duty cannot be negative ({count})")
         return self._apply(queue, "agents", "", ts, str(count))
+
+    def sign_in(self, queue: str, agent: str, ts: float) -> bool:
+        """An agent goes on duty for `queue` (False if already on); the count follows."""
+        return self._apply(queue, "sign_in", "", ts, _agent_name(agent))
+
+    def sign_out(self, queue: str, agent: str, ts: float) -> bool:
+        return self._apply(queue, "sign_out", "", ts, _agent_name(agent))
+
+    def on_duty(self, queue: str) -> list[str]:
+        return sorted(_text(a) for a in self.redis.smembers(self._keys(queue)[4]))
 
     def agents(self, queue: str) -> int | None:
         raw = self.redis.get(self._keys(queue)[3])
@@ -122,6 +143,13 @@ class QueueState:
             if started < cutoff:
                 ended += self.hangup(queue, sid, now)
         return ended
+
+
+def _agent_name(agent: str) -> str:
+    name = agent.strip()
+    if not name or len(name) > 64:
+        raise ValueError(f"an agent needs a name of 1 to 64 characters, not {agent!r}")
+    return name
 
 
 def _text(value: bytes | str) -> str:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from queue_estimator.phrasing import phrase
-
 from flows.events import WaitEstimate
-from queue_estimator.predictors import DEFAULT, predict
+from queue_estimator.phrasing import phrase
+from queue_estimator.predictors import DEFAULT, PREDICTORS, predict
 from queue_estimator.state import QueueState as EstimatorState
 
 from .queue_state import QueueState
@@ -25,6 +24,9 @@ log = logging.getLogger("ivr_server.wait_estimates")
 
 class WaitEstimates:
     def __init__(self, queues: QueueState, predictor: str = DEFAULT):
+        if predictor not in PREDICTORS:
+            raise ValueError(f"queues.predictor {predictor!r} is not one of "
+                             f"{', '.join(sorted(PREDICTORS))}")
         self.queues, self.predictor = queues, predictor
 
     def remaining(self, queue: str, call_sid: str, now: float) -> WaitEstimate | None:

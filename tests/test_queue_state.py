@@ -92,3 +92,17 @@ def test_agents_on_duty_are_logged_only_when_they_change(queues: QueueState) -> 
         ("agents", "3"), ("agents", "2")]
     with pytest.raises(ValueError):
         queues.set_agents("support", -1, 10)
+
+
+def test_agents_signing_in_and_out_set_who_is_on_duty(queues: QueueState) -> None:
+    assert queues.sign_in("support", "ada", 0)
+    assert not queues.sign_in("support", "ada", 1), "already on duty"
+    assert queues.sign_in("support", "grace", 2)
+    assert queues.on_duty("support") == ["ada", "grace"] and queues.agents("support") == 2
+    assert queues.sign_out("support", "ada", 3)
+    assert not queues.sign_out("support", "ada", 4)
+    assert queues.agents("support") == 1
+    assert [(e.event, e.value) for e in queues.events("support")] == [
+        ("agents", "1"), ("agents", "2"), ("agents", "1")]
+    with pytest.raises(ValueError):
+        queues.sign_in("support", " ", 5)

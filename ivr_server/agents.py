@@ -1,0 +1,74 @@
+"""Agents on duty: who answers each queue, set by agents signing in and out.
+
+`POST /agents/sign-in` and `/agents/sign-out` (form or JSON: queue, agent) for a desk
+phone, a wallboard or a workforce tool, with `Authorization: Bearer <queues.api_token>`;
+`GET /agents?queue=NAME` lists who is on duty. With no token configured the API is off
+(404) and `ivr agents in/out` on the server does the same. The count of agents on duty is
+what the wait predictor divides the work by, so it is logged in the queue's events.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+bp = Blueprint("agents", __name__, url_prefix="/agents")
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+@bp.before_request
+def require_token() -> Response | None:
+    token = current_app.extensions["ivr"].config.queues.api_token
+    if not token:
+        return Response("Not found: the agents API is off (set queues.api_token)\n", 404,
+                        mimetype="text/plain")
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        return Response("Forbidden: wrong or missing bearer token\n", 403, mimetype="text/plain")
+    return None
+
+
+def _fields() -> tuple[str, str]:
+    data = request.get_json(silent=True) if request.is_json else request.form
+    data = data if isinstance(data, dict) or hasattr(data, "get") else {}
+    queue, agent = str(data.get("queue", "")), str(data.get("agent", "")).strip()
+    if not QUEUE_NAME.match(queue):
+        raise ValueError(f"queue: {queue[:70]!r} is not a queue name")
+    if not agent or len(agent) > 64:
+        raise ValueError("agent: a name of 1 to 64 characters is needed")
+    return queue, agent
+
+
+@bp.post("/sign-in")
+def sign_in() -> tuple[Response, int]:
+    return _change("in")
+
+
+@bp.post("/sign-out")
+def sign_out() -> tuple[Response, int]:
+    return _change("out")
+
+
+def _change(direction: str) -> tuple[Response, int]:
+    s = current_app.extensions["ivr"]
+    try:
+        queue, agent = _fields()
+    except ValueError as exc:
+        return jsonify(error=str(exc)), 400
+    ts = s.clock().timestamp()
+    change = s.queues.sign_in if direction == "in" else s.queues.sign_out
+    changed = change(queue, agent, ts)
+    return jsonify(queue=queue, agent=agent, changed=changed, on_duty=s.queues.on_duty(queue),
+                   agents=s.queues.agents(queue) or 0), 200
+
+
+@bp.get("")
+def on_duty() -> tuple[Response, int]:
+    s = current_app.extensions["ivr"]
+    queue = request.args.get("queue", "")
+    if not QUEUE_NAME.match(queue):
+        return jsonify(error="give ?queue=NAME"), 400
+    return jsonify(queue=queue, on_duty=s.queues.on_duty(queue),
+                   agents=s.queues.agents(queue) or 0, waiting=len(s.queues.waiting(queue))), 200
