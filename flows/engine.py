@@ -246,7 +246,7 @@ class _Run(Answers):
         self.emit(pending + self.prompts(name, node.say))
         self.session.turn += 1
         self.session.node = name
-        self.session.queue = {"name": node.queue}
+        self.session.queue = {"name": node.queue, "context": context}
         self.out.append(act.Enqueue(node=name, turn=self.session.turn, queue=node.queue,
                                     context=context))
         self.log("enqueue", name, queue=node.queue, context=sorted(context))

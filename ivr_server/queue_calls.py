@@ -109,9 +109,18 @@ def _connect() -> str:
     queue = request.args.get("queue", "")[:64]
     caller = request.form.get("CallSid", "")[:64]
     now = s.clock()
+    agent = request.form.get("DequeingCallSid", "")[:64]
     if queue and caller and s.queues.answer(queue, caller, now.timestamp()):
         s.calllog.add_events(caller, [{
             "at": now, "node": None, "kind": "queue_answered",
-            "data": {"queue": queue, "waited": _int("QueueTime"),
-                     "agent_call": request.form.get("DequeingCallSid", "")[:64]}}])
+            "data": {"queue": queue, "waited": _int("QueueTime"), "agent_call": agent}}])
+    briefed = s.queues.briefed(queue, agent) if queue and agent else None
+    if briefed and briefed != caller:  # two agents raced: this one was told about another
+        data = {"queue": queue, "agent_call": agent, "briefed_about": briefed,
+                "connected": caller}
+        for sid in (caller, agent):
+            s.calllog.add_events(sid, [{"at": now, "node": None, "kind": "brief_mismatch",
+                                        "data": data}])
+        log.warning("queue %s: agent call %s was briefed about %s but got %s", queue, agent,
+                    briefed, caller)
     return twiml.empty()

@@ -111,6 +111,24 @@ class QueueState:
     def on_duty(self, queue: str) -> list[str]:
         return sorted(_text(a) for a in self.redis.smembers(self._keys(queue)[4]))
 
+    def brief(self, queue: str, agent_call: str, now: float, hold: float = 60.0) -> str | None:
+        """The caller an agent's line will most likely get (the longest waiting one not
+        already promised to another agent), remembered for `hold` seconds."""
+        key = f"{self.prefix}q:{queue}:briefed"
+        promised = {_text(v) for v in self.redis.hvals(key)}
+        for sid, _ in self.waiting(queue):
+            if sid not in promised:
+                self.redis.hset(key, agent_call, sid)
+                self.redis.expire(key, int(hold))
+                return sid
+        return None
+
+    def briefed(self, queue: str, agent_call: str) -> str | None:
+        key = f"{self.prefix}q:{queue}:briefed"
+        sid = self.redis.hget(key, agent_call)
+        self.redis.hdel(key, agent_call)
+        return _text(sid) if sid is not None else None
+
     def agents(self, queue: str) -> int | None:
         raw = self.redis.get(self._keys(queue)[3])
         return int(raw) if raw is not None else None

@@ -22,6 +22,7 @@ from flows.loader import Flow
 from flows.session import Session, new_session
 
 from . import twiml
+from .agent_brief import brief_agents
 from .signature import is_signed
 
 log = logging.getLogger("ivr_server.voice")
@@ -236,6 +237,7 @@ def _advance(session: Session, event: Event, now: Any, flow: Flow | None = None,
         {"at": now, "node": a.node, "kind": a.kind, "data": a.data}
         for a in out if isinstance(a, act.Log)], pipe=pipe)
     pipe.execute()
+    out = brief_agents(s, session.call_sid, out)
     return twiml.render(out, listen=_listening(), stop_stream=stop_stream)
 
 

@@ -12,7 +12,7 @@ from ivr_server.simulator import DialOutcome, SimulatedCall
 from ivr_server.simulator.queues import SimulatedQueues
 from ivr_server.simulator.transport import InProcessTransport
 
-from .conftest import AUTH_TOKEN, OPEN_HOURS, PUBLIC_URL
+from .conftest import AUTH_TOKEN, OPEN_HOURS, PUBLIC_URL, call_params
 from .flows.test_engine_queues import QUEUE_FLOW as ENGINE_QUEUE_FLOW
 from .helpers import call_events
 
@@ -90,6 +90,7 @@ def test_a_caller_hears_their_place_then_an_agent_takes_them(queue_app, queues, 
     agent = _call(queue_app, queues, AGENTS, "+14155550199")
     agent.dial()
     agent.expect_heard("Taking the next caller.")
+    agent.expect_heard("Next caller from 1 4 1 5 5 5 5 0 1 0 0. choices: support.")
     agent.answer_dial(DialOutcome.answered(90))
     agent.expect_heard("Call finished.")
     caller.expect_heard("Thanks for your call.")
@@ -155,3 +156,29 @@ def test_an_agent_with_nobody_waiting_hears_so(queue_app, queues, clock):
     agent.dial()
     agent.answer_dial()
     agent.expect_heard("Nobody is waiting.")
+
+
+def test_two_agents_are_briefed_about_different_callers(queue_app, queues, clock):
+    first = _queued_caller(queue_app, queues, clock, "+14155550101")
+    _queued_caller(queue_app, queues, clock, "+14155550102")
+    agent_a = _call(queue_app, queues, AGENTS, "+14155550198")
+    agent_a.dial()
+    agent_b = _call(queue_app, queues, AGENTS, "+14155550199")
+    agent_b.dial()
+    agent_a.expect_heard("Next caller from 1 4 1 5 5 5 5 0 1 0 1.")
+    agent_b.expect_heard("Next caller from 1 4 1 5 5 5 5 0 1 0 2.")
+    assert agent_a.bridged_caller is first
+
+
+def test_an_agent_connected_to_another_caller_than_briefed_is_noted(queue_app, queues, clock,
+                                                                   post):
+    caller = _queued_caller(queue_app, queues, clock, "+14155550101")
+    state = queue_app.extensions["ivr"].queues
+    assert state.brief("support", "CAagent", OPEN_HOURS.timestamp()) == caller.call_sid
+    other = "CA" + "9" * 32
+    state.arrive("support", other, OPEN_HOURS.timestamp())
+    resp = post("/voice/queue/connect?queue=support",
+                call_params(other, DequeingCallSid="CAagent", QueueTime="30"))
+    assert resp.status_code == 200
+    noted = [e for e in call_events(queue_app, other) if e.kind == "brief_mismatch"]
+    assert noted and noted[0].data["briefed_about"] == caller.call_sid
