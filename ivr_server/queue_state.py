@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import redis
 
-# KEYS: waiting zset, service hash, events list, agents string, on-duty set.
+# KEYS: waiting zset, service hash, events list, agents string, on-duty set, event counter.
 # ARGV: op, call, ts, value, cap.
 _SCRIPT = """
 local waiting, service, events, agents, duty = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local counter = KEYS[6]
 local op, call, ts, value, cap = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local changed = 0
 if op == 'arrive' then
@@ -47,6 +48,7 @@ end
 if changed == 1 then
   redis.call('RPUSH', events, cjson.encode({ts, op, call, value}))
   redis.call('LTRIM', events, -cap, -1)
+  redis.call('INCR', counter)
 end
 return changed
 """
@@ -74,7 +76,7 @@ class QueueState:
     def _keys(self, queue: str) -> list[str]:
         base = f"{self.prefix}q:{queue}:"
         return [base + "waiting", base + "service", base + "events", base + "agents",
-                base + "on_duty"]
+                base + "on_duty", base + "count"]
 
     def _apply(self, queue: str, op: str, call_sid: str, ts: float, value: str = "") -> bool:
         return bool(self._script(keys=self._keys(queue),
@@ -143,11 +145,38 @@ class QueueState:
         return {_text(sid): float(ts) for sid, ts in rows.items()}
 
     def events(self, queue: str) -> list[QueueEvent]:
+        return self.events_since(queue, 0)[0]
+
+    def events_since(self, queue: str, index: int) -> tuple[list[QueueEvent], int]:
+        """The kept events from absolute index `index` on (or from the oldest kept one),
+        and the absolute index of the first returned: every event ever logged is numbered."""
+        keys = self._keys(queue)
+        for _ in range(5):  # an event logged between the reads: read again
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.get(keys[5])
+            pipe.llen(keys[2])
+            total, kept = pipe.execute()
+            total, first = int(total or 0), int(total or 0) - kept
+            start = max(index, first) if index <= total else first  # a reset log: all
+            raw = self.redis.lrange(keys[2], start - first, -1)
+            if len(raw) == total - start:
+                break
         out = []
-        for raw in self.redis.lrange(self._keys(queue)[2], 0, -1):
-            ts, event, call_id, value = json.loads(raw)
+        for item in raw:
+            ts, event, call_id, value = json.loads(item)
             out.append(QueueEvent(float(ts), str(event), str(call_id), str(value)))
-        return out
+        return out, start
+
+    def load_estimator(self, queue: str) -> dict | None:
+        raw = self.redis.get(f"{self.prefix}q:{queue}:estimator")
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return None
+
+    def save_estimator(self, queue: str, saved: dict) -> None:
+        self.redis.set(f"{self.prefix}q:{queue}:estimator", json.dumps(saved),
+                       ex=int(self.stale_after * 6))
 
     def expire_stale(self, queue: str, now: float) -> int:
         """End entries whose end never came (a lost callback): waiting ones as abandoned,

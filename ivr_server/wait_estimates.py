@@ -2,7 +2,8 @@
 replay command runs (queue_estimator), so the replay is an honest picture of what callers
 hear.
 
-The queue's recent event log (Redis) is fed through queue_estimator.QueueState. For a
+The queue's event log (Redis) is fed through queue_estimator.QueueState, whose state is
+kept in Redis and caught up with new events on each request (queue_estimator.resume). For a
 caller already waiting, the snapshot keeps only the callers ahead of them, which makes
 them the "caller joining now" every predictor is written for: their remaining wait.
 """
@@ -15,6 +16,7 @@ import logging
 from flows.events import WaitEstimate
 from queue_estimator.phrasing import phrase
 from queue_estimator.predictors import DEFAULT, PREDICTORS, predict
+from queue_estimator.resume import resume
 from queue_estimator.state import QueueState as EstimatorState
 
 from .queue_state import QueueState
@@ -29,12 +31,29 @@ class WaitEstimates:
                              f"{', '.join(sorted(PREDICTORS))}")
         self.queues, self.predictor = queues, predictor
 
+    def state(self, queue: str) -> EstimatorState:
+        """The predictor's state after every logged event: the saved state caught up with
+        the events since (about a millisecond), rebuilt from the log when there is none."""
+        saved = self.queues.load_estimator(queue)
+        index = saved.get("next_index", 0) if isinstance(saved, dict) else 0
+        # From where the saved state stopped; resume() rebuilds if that was trimmed away.
+        events, first = self.queues.events_since(queue, index if isinstance(index, int) else 0)
+        rows = [(e.ts, e.event, e.call_id, e.value) for e in events]
+        if first > 0 and first != index and rows:
+            # Rebuilding from a trimmed log: its opening "agents" event may be gone, so
+            # start from the count on duty now (later agents events in the log correct it).
+            rows.insert(0, (rows[0][0], "agents", "", str(self.queues.agents(queue) or 0)))
+            first -= 1
+        state, new_saved = resume(saved, rows, first)
+        if rows or saved is None:
+            self.queues.save_estimator(queue, new_saved)
+        return state
+
     def remaining(self, queue: str, call_sid: str, now: float) -> WaitEstimate | None:
         """The caller's remaining wait, or None when the queue has too little history or the
         predictor fails (the caller then hears their place only)."""
         try:
-            events = [(e.ts, e.event, e.call_id, e.value) for e in self.queues.events(queue)]
-            snapshot = EstimatorState.from_events(events).snapshot(now)
+            snapshot = self.state(queue).snapshot(now)
             ahead = next((i for i, (sid, _) in enumerate(snapshot.waiting) if sid == call_sid),
                          len(snapshot.waiting))
             snapshot = dataclasses.replace(snapshot, waiting=snapshot.waiting[:ahead])

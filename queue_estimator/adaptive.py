@@ -2,18 +2,20 @@
 
 The experts (experts.py) fix the published predictors' known failures: after-call work the
 log does not show, staffing changes, non-exponential talk times in small teams, and the
-abandonment that shortens the waits of the callers who stay. QL-m is kept as an expert: it
-is the best estimate when its model holds. The learner (learner.py) weights the experts by
-their recent squared errors on callers whose real wait became known, and the interval comes
-from the recent errors of the combination itself, per queue depth, so p10..p90 holds about
-80 % of real waits in this queue rather than in a textbook one.
+abandonment that shortens the waits of the callers who stay. QL-m is kept as an expert, with
+short and long memory, and is the fallback the learner starts from: it is the best estimate
+when its model holds, and in a one-agent queue the others' gains drown in noise. The learner
+(learner.py) weights the experts by their recent squared errors on callers whose real wait
+became known, and the interval comes from the recent errors of the combination itself, per
+queue depth, so p10..p90 holds about 80 % of real waits in this queue rather than in a
+textbook one.
 """
 
 from __future__ import annotations
 
 import math
 
-from .experts import EXPERTS, experts
+from .experts import EXPERTS, FALLBACK, experts
 from .learner import OFFSET_S, Learner, bucket_of
 from .snapshot import Prediction, Snapshot
 
@@ -21,19 +23,16 @@ Z10 = -1.2815515655446004  # standard normal 10 % point
 
 
 def new_learner() -> Learner:
-    return Learner(len(EXPERTS))
+    return Learner(len(EXPERTS), tuple(EXPERTS.index(name) for name in FALLBACK))
 
 
 def adaptive(snap: Snapshot) -> Prediction:
     """Default predictor: weighted experts with a calibrated interval."""
     estimates, k = experts(snap)
     learned = snap.learned
-    if learned is None:
-        point = sum(estimates) / len(estimates)
-        quantiles = None
-    else:
-        point = sum(w * e for w, e in zip(learned.weights, estimates, strict=True))
-        quantiles = learned.error_quantiles[bucket_of(k)]
+    weights = learned.weights if learned is not None else new_learner().weights
+    point = sum(w * e for w, e in zip(weights, estimates, strict=True))
+    quantiles = learned.error_quantiles[bucket_of(k)] if learned is not None else None
     point = max(0.0, point)
     if quantiles is None:
         p10, p50, p90 = gamma_interval(point, max(k, 1))

@@ -7,6 +7,8 @@
   multiplied by the agents on duty now; the queue is read as it is now.
 - Non-exponential talk times matter most in small teams: the next release is estimated
   from the elapsed time of the calls in progress and recent talk times (`_first_release`).
+- Small queues give few answers, so 200 calls of history make QL-m's rates noisy: `qlm_long`
+  uses ~1000 calls (state.LONG_FORGET).
 - Waits are learned and judged on answered callers, and long waits get abandoned: the
   estimates can be conditioned on the caller not abandoning, with exponential patience
   (`own`) or with the Kaplan-Meier patience curve of recent callers (`answered_mean`).
@@ -19,14 +21,15 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from .published import abandon_rate, qlm, service_mean
+from .published import abandon_rate, qlm, qlm_formula, service_mean
 from .snapshot import Snapshot
 
 PRIOR_ANSWERS = 3.0  # pseudo-answers at the logged talk-time pace, for a cold start
 SMALL_TEAM = 5  # at most this many agents: look at the calls in progress
 GRID = 24  # quantile points for the conditional expectation in answered_mean
 Z_GRID = tuple(NormalDist().inv_cdf((i + 0.5) / GRID) for i in range(GRID))
-EXPERTS = ("qlm", "pace", "pace_own", "pace_answered", "in_progress")
+EXPERTS = ("qlm", "pace", "pace_own", "pace_answered", "in_progress", "qlm_long")
+FALLBACK = ("qlm", "qlm_long")  # the learner's prior favours these (learner.HANDICAP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +197,15 @@ def residual_estimate(snap: Snapshot, pace: Pace, base: float, k: int, own: floa
     return first + rest
 
 
+def qlm_long(snap: Snapshot) -> float:
+    """QL-m with talk time and patience over ~1000 calls instead of 200: in small queues the
+    short history is noise (the estimate moves while the queue does not), and when they
+    drift the learner moves weight back to the short-memory experts."""
+    if snap.long_service_s is None:
+        return qlm(snap)  # no call finished yet: QL-m's prior talk time
+    return qlm_formula(snap, snap.long_service_s, snap.long_abandon_rate)
+
+
 def experts(snap: Snapshot) -> tuple[tuple[float, ...], int]:
     """Every expert's estimate (in EXPERTS order) and the releases the caller likely needs
     (0 when an agent is probably free)."""
@@ -202,5 +214,6 @@ def experts(snap: Snapshot) -> tuple[tuple[float, ...], int]:
     own, _ = throughput_estimate(snap, pace, 1.0)
     mean, _, chance = throughput_parts(snap, pace)
     answered = answered_mean(mean, max(1, k), chance, patience_survival(snap))
-    estimates = (qlm(snap), plain, own, answered, residual_estimate(snap, pace, own, k, 1.0))
+    estimates = (qlm(snap), plain, own, answered, residual_estimate(snap, pace, own, k, 1.0),
+                 qlm_long(snap))
     return estimates, (k if chance >= 0.5 else 0)

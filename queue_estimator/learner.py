@@ -4,7 +4,9 @@ When a caller reaches an agent we know what each expert said at their arrival an
 actually happened. We keep (1) each expert's recent squared error, with exponential
 forgetting, and weight the experts by exp(-ETA * excess error / recent mean squared wait)
 (the exponentially weighted average forecaster: it follows whichever estimates work for
-this queue, and averaging close experts cancels part of their noise), and (2) recent errors
+this queue, and averaging close experts cancels part of their noise), starting from prior
+weights that favour the fallback experts (QL-m: in a small, noisy queue another expert
+must earn its weight over many callers, not win it by chance), and (2) recent errors
 of the combination per queue-depth bucket, whose quantiles give a calibrated p10..p90.
 Everything is causal: an error is measured with the weights as they were before that
 caller was learned. Plain floats and lists, so it serialises.
@@ -17,12 +19,13 @@ from collections import deque
 
 from .snapshot import Learned
 
-ETA = 0.5  # learning rate of the weights (tuned on the benchmark's tuning seeds)
-FORGET = 1.0 - 1.0 / 500.0  # per learned caller: ~500 callers of memory
+ETA = 0.35  # learning rate of the weights (tuned on the benchmark's tuning seeds)
+FORGET = 1.0 - 1.0 / 2000.0  # per learned caller: ~2000 callers of memory (errors are noisy)
 ERRORS_KEPT = 200  # per bucket
 MIN_ERRORS = 25  # below this a bucket borrows the pooled errors
 OFFSET_S = 10.0  # errors are log((actual + OFFSET) / (predicted + OFFSET))
 BUCKETS = 4  # releases needed: 0, 1, 2-4, 5+
+HANDICAP = 6.0  # callers' worth of squared wait a non-fallback expert must first win back
 
 
 def bucket_of(releases: int) -> int:
@@ -44,11 +47,16 @@ def _quantile(ordered: list[float], q: float) -> float:
 class Learner:
     """Expert weights and error quantiles, updated one answered caller at a time."""
 
-    def __init__(self, experts: int) -> None:
+    def __init__(self, experts: int, fallback: tuple[int, ...] = (0,)) -> None:
+        self.fallback = tuple(fallback)
+        # Prior weights: the fallback experts (QL-m) start ahead, so an expert that is only
+        # better by chance in a noisy queue does not take over from them.
+        self.prior = tuple(1.0 if i in self.fallback else math.exp(-ETA * HANDICAP)
+                           for i in range(experts))
         self.losses = [0.0] * experts
         self.squared_waits = 0.0
         self.count = 0.0  # discounted number of callers learned
-        self.weights = tuple([1.0 / experts] * experts)
+        self.weights = tuple(p / sum(self.prior) for p in self.prior)
         self.samples = 0
         self.errors: list[deque[float]] = [deque(maxlen=ERRORS_KEPT) for _ in range(BUCKETS)]
         self._learned: Learned | None = None
@@ -66,7 +74,8 @@ class Learner:
         self.count = FORGET * self.count + 1.0
         scale = max(self.squared_waits / self.count, 1.0)
         best = min(self.losses)
-        raw = [math.exp(-ETA * (loss - best) / scale) for loss in self.losses]
+        raw = [p * math.exp(-ETA * (loss - best) / scale)
+               for p, loss in zip(self.prior, self.losses, strict=True)]
         total = sum(raw)
         self.weights = tuple(r / total for r in raw)
         self.samples += 1
@@ -87,13 +96,14 @@ class Learner:
         return self._learned
 
     def to_dict(self) -> dict:
-        return {"losses": self.losses[:], "squared_waits": self.squared_waits,
+        return {"losses": self.losses[:], "fallback": list(self.fallback),
+                "squared_waits": self.squared_waits,
                 "count": self.count, "weights": list(self.weights), "samples": self.samples,
                 "errors": [list(e) for e in self.errors]}
 
     @classmethod
     def from_dict(cls, data: dict) -> Learner:
-        self = cls(len(data["losses"]))
+        self = cls(len(data["losses"]), tuple(int(i) for i in data.get("fallback", [0])))
         self.losses = [float(x) for x in data["losses"]]
         self.squared_waits = float(data["squared_waits"])
         self.count = float(data["count"])

@@ -42,10 +42,12 @@ def ql(snap: Snapshot) -> float:
 
 def qlm(snap: Snapshot) -> float:
     """QL-m: sum over i = 0..n of 1 / (s mu + i theta): callers ahead may abandon."""
-    k = departures_needed(snap)
-    rate = _agents(snap) / service_mean(snap)
-    theta = abandon_rate(snap)
-    return sum(1.0 / (rate + i * theta) for i in range(k))
+    return qlm_formula(snap, service_mean(snap), abandon_rate(snap))
+
+
+def qlm_formula(snap: Snapshot, service_s: float, theta: float) -> float:
+    rate = _agents(snap) / service_s
+    return sum(1.0 / (rate + i * theta) for i in range(departures_needed(snap)))
 
 
 def hol(snap: Snapshot) -> float:

@@ -49,6 +49,8 @@ class Snapshot:
     queue_agent_s: float  # decayed agent-seconds during which callers were waiting
     queue_answers: float  # decayed answers of callers who had to wait, in that time
     learned: Learned | None
+    long_service_s: float | None = None  # mean talk time over ~1000 calls (None: no calls)
+    long_abandon_rate: float = 0.0  # abandonments per second waited, over ~1000 callers
 
     @property
     def ahead(self) -> int:

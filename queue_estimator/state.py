@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from . import events as ev
 from .adaptive import new_learner
-from .experts import experts
+from .experts import EXPERTS, experts
 from .learner import Learner, bucket_of
 from .snapshot import Snapshot
 
@@ -25,6 +25,8 @@ HANGUPS_KEPT = 40
 DONE_KEPT = 20000  # finished call ids remembered, so late duplicates are still ignored
 PACE_HALF_LIFE_S = 3 * 3600.0  # memory of the agents' measured pace
 ANSWER_DELAY_S = 1.0  # an answer this soon after arrival is a free agent, not queue pace
+LONG_FORGET = 1.0 - 1.0 / 1000.0  # per finished call or caller: ~1000 of memory
+LONG_KEYS = ("long_talk_s", "long_talks", "long_abandons", "long_waited_s")
 
 
 class QueueState:
@@ -47,6 +49,9 @@ class QueueState:
         self.queue_agent_s = 0.0
         self.queue_answers = 0.0
         self.ignored = 0
+        # Long-memory talk time and patience: talk times and patience drift slowly, and
+        # in small queues 200 calls of history are noisy (see experts.qlm_long).
+        self.long_talk_s = self.long_talks = self.long_abandons = self.long_waited_s = 0.0
         self.learner: Learner = new_learner()
 
     # -- events ---------------------------------------------------------------------------
@@ -119,6 +124,7 @@ class QueueState:
         if wait > ANSWER_DELAY_S:
             self.queue_answers += 1.0
         self.answered_waits.append(wait)
+        self._long_finished(wait, 0.0)
         self.finished_waits.append(wait)
         self.finished_abandoned.append(0)
         self.last_entered_wait = wait
@@ -134,6 +140,7 @@ class QueueState:
         if joined is None:
             return False
         self.arrival_features.pop(call_id, None)
+        self._long_finished(ts - joined, 1.0)
         self.finished_waits.append(ts - joined)
         self.finished_abandoned.append(1)
         self._finish(call_id)
@@ -145,9 +152,15 @@ class QueueState:
             # A caller hanging up while still queued has abandoned.
             return self._abandon(ts, call_id, value)
         self.service_times.append(ts - started)
+        self.long_talk_s = LONG_FORGET * self.long_talk_s + (ts - started)
+        self.long_talks = LONG_FORGET * self.long_talks + 1.0
         self.hangups.append(ts)
         self._finish(call_id)
         return True
+
+    def _long_finished(self, waited: float, abandoned: float) -> None:
+        self.long_abandons = LONG_FORGET * self.long_abandons + abandoned
+        self.long_waited_s = LONG_FORGET * self.long_waited_s + waited
 
     def _agents(self, _ts: float, _call_id: str, value: str | int) -> bool:
         try:
@@ -182,6 +195,9 @@ class QueueState:
             queue_agent_s=self.queue_agent_s + open_s,
             queue_answers=self.queue_answers,
             learned=self.learner.learned() if self.learner.samples else None,
+            long_service_s=self.long_talk_s / self.long_talks if self.long_talks else None,
+            long_abandon_rate=(self.long_abandons / self.long_waited_s
+                               if self.long_waited_s > 0 else 0.0),
         )
 
     # -- storage ----------------------------------------------------------------------------
@@ -201,6 +217,7 @@ class QueueState:
             "asterisk_average": self.asterisk_average,
             "queue_agent_s": self.queue_agent_s, "queue_answers": self.queue_answers,
             "ignored": self.ignored, "learner": self.learner.to_dict(),
+            **{name: getattr(self, name) for name in LONG_KEYS},
         }
 
     @classmethod
@@ -224,5 +241,9 @@ class QueueState:
         state.queue_agent_s = float(data["queue_agent_s"])
         state.queue_answers = float(data["queue_answers"])
         state.ignored = int(data["ignored"])
-        state.learner = Learner.from_dict(data["learner"])
+        learner = Learner.from_dict(data["learner"])
+        # Saved before the experts changed: start learning afresh rather than mismatch.
+        state.learner = learner if len(learner.losses) == len(EXPERTS) else new_learner()
+        for name in LONG_KEYS:  # absent in states saved before they existed
+            setattr(state, name, float(data.get(name, 0.0)))
         return state
