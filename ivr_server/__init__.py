@@ -140,8 +140,11 @@ def _agents_from_config(services: Services) -> None:
     """Agents on duty from config, for queues where nobody has signed in or out yet."""
     now = services.clock().timestamp()
     for queue, count in services.config.queues.agents.items():
-        if services.queues.agents(queue) is None:
-            services.queues.set_agents(queue, int(count), now)
+        try:
+            if services.queues.agents(queue) is None:
+                services.queues.set_agents(queue, int(count), now)
+        except redis.RedisError as exc:  # the server still starts; calls degrade safely
+            log.warning("could not set agents on duty for queue %s: %s", queue, exc)
 
 
 def twilio_rest(config: Config) -> TwilioRest | None:

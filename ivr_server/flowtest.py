@@ -31,6 +31,7 @@ from flows.yaml_source import line_for, parse_with_lines
 
 from .config import Config
 from .simulator import InProcessTransport, RecordingsServer, SimulatedCall, new_sid
+from .simulator.queues import SimulatedQueues
 from .simulator.script import Step, StepFailed, finish, read_step, run_step
 
 BASE_URL = "https://flowtest.invalid"
@@ -280,7 +281,7 @@ class _Harness:
                 self.stack.callback(transport.close)  # its websocket server, if streams ran
                 call = SimulatedCall(transport, self.token,
                                      from_=test.from_, to=to, account_sid=self.account_sid,
-                                     recordings=self.recordings)
+                                     recordings=self.recordings, queues=SimulatedQueues())
                 clock.call = call
                 _play(call, test, test_file.flow.model.language.split("-")[0].lower())
                 if test.outcome:

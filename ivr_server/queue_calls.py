@@ -92,8 +92,9 @@ def _result() -> str:
     result = result if result in QUEUE_RESULTS else "error"
     waited = _int("QueueTime")
     now = s.clock()
-    if result == "bridged":
-        s.queues.hangup(queue, session.call_sid, now.timestamp())  # the agent's call ended
+    if result == "bridged":  # the agent's call ended (answered here if nobody said so)
+        s.queues.answer(queue, session.call_sid, now.timestamp())
+        s.queues.hangup(queue, session.call_sid, now.timestamp())
     else:
         s.queues.abandon(queue, session.call_sid, now.timestamp())
     s.calllog.add_events(session.call_sid, [{

@@ -89,7 +89,7 @@ def test_failed_transfer_is_logged_as_failed(place_call, app):
     from ivr_server.simulator.model import DialOutcome
 
     call = place_call()
-    call.press("0")
+    call.press("3")
     call.answer_dial(DialOutcome.busy())
     call.expect_heard("everyone is busy")
     assert call_row(app, call.call_sid).outcome == "failed"

@@ -175,6 +175,11 @@ class SimulatedCall(Expectations):
         """Hold in the queue for `seconds`, hearing what the wait URL says."""
         return queues.wait(self, seconds)
 
+    def taken_by_agent(self, seconds: float) -> list[str]:
+        """An agent (not simulated here) takes this caller off hold and talks for `seconds`."""
+        self._expect(tw.Enqueue, "be taken by an agent")
+        return queues.taken(self, seconds)
+
     def answer_dial(self, outcome: DialOutcome | None = None) -> list[str]:
         """End the ringing <Dial> as `outcome` (default: the agent answers for 60 s)."""
         self._expect(tw.Dial, "end the transfer")

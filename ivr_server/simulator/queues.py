@@ -104,6 +104,17 @@ def take_caller(agent: SimulatedCall, target: tw.DialTarget) -> SimulatedCall | 
     return caller
 
 
+def taken(caller: SimulatedCall, seconds: float) -> list[str]:
+    """An agent outside the simulation takes the caller (no `<Queue url>` runs)."""
+    start = len(caller.heard)
+    verb = caller.queue_verb
+    if verb is not None and caller.queues is not None:
+        caller.queues.leave(verb.name, caller)
+    caller._note("twilio", "bridged", f"to an agent for {seconds:g}s")
+    bridged_call_ended(caller, int(seconds))
+    return caller.heard[start:]
+
+
 def bridged_call_ended(caller: SimulatedCall, duration: int) -> None:
     """The agent hung up: the caller's Enqueue action hears how it went."""
     caller.elapsed += duration

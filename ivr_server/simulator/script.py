@@ -10,6 +10,8 @@
     - transferred_to: client:priority-desk
     - agent: busy                # how the ringing transfer ends: answers, busy, no-answer, failed
     - agent_hears: support       # the whisper and parameters the agent got (answers if ringing)
+    - wait: 120                  # on hold in a queue for that many seconds
+    - agent_takes: 90            # an agent takes the queued caller and talks for 90 s
     - hangup: true
     - ended: true                # the server ended the call
 """
@@ -27,7 +29,8 @@ from .twiml_reader import DTMF_KEYS
 STEP_KINDS: dict[str, type] = {
     "hear": str, "not_hear": str, "press": str, "silence": bool, "speak": str, "say": str,
     "say_audio": str, "hangup": bool,
-    "transferred_to": str, "agent": str, "agent_hears": str, "ended": bool}
+    "transferred_to": str, "agent": str, "agent_hears": str, "ended": bool,
+    "wait": float, "agent_takes": float}
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,10 @@ def read_step(item: Any, line: int = 0, base: Path | None = None) -> Step:
             raise ValueError(f"press: {value!r} holds something other than the keys {DTMF_KEYS}")
     elif want is str and number:
         value = str(value)
+    elif want is float:
+        if not number or value <= 0:
+            raise ValueError(f"{kind}: expected a number of seconds, got {value!r}")
+        value = float(value)
     if not isinstance(value, want):
         raise ValueError(f"{kind}: expected {'true' if want is bool else 'text'}, got {value!r}")
     if kind == "say_audio":
@@ -115,6 +122,14 @@ def run_step(call: SimulatedCall, step: Step, voice: str = "en") -> None:
             call.silence()  # a spoken-answer menu records next: a silent caller says nothing
     elif kind == "hangup" and value:
         call.hangup()
+    elif kind in ("wait", "agent_takes"):
+        if call.waiting_for != "queue":
+            raise fail(f"{kind}: {value:g}, but the call is not in a queue (it is {call.status}"
+                       + (f", waiting for {call.waiting_for})" if call.waiting_for else ")"))
+        if kind == "wait":
+            call.wait(value)
+        else:
+            call.taken_by_agent(value)
     elif kind == "ended":
         if call.ended != value:
             raise fail(f"expected the call {'to have ended' if value else 'to go on'}; it is "

@@ -115,7 +115,7 @@ def test_mermaid_draws_every_node_and_edge_with_exact_labels(flow: Flow) -> None
     boxes, edges, humans = parse_mermaid(to_mermaid(flow))
     assert list(boxes) == list(flow.model.nodes)
     assert edges == expected_edges(flow)
-    assert humans == {n for n, node in flow.model.nodes.items() if node.type == "transfer"}
+    assert humans == {n for n, node in flow.model.nodes.items() if node.type in ("transfer", "enqueue")}
 
 
 def test_mermaid_boxes_name_the_node_kind_keys_and_target() -> None:
@@ -164,7 +164,7 @@ def test_dot_is_accepted_by_graphviz_and_keeps_every_label(flow: Flow) -> None:
              for e in drawn["edges"]]
     assert sorted(edges) == sorted(expected_edges(flow))  # dot lays edges out in its own order
     human = {o["name"] for o in objects if o.get("fillcolor") == "#ffe0b2"}
-    assert human == {n for n, node in flow.model.nodes.items() if node.type == "transfer"}
+    assert human == {n for n, node in flow.model.nodes.items() if node.type in ("transfer", "enqueue")}
 
 
 def test_dot_marks_the_start_and_quotes_every_name() -> None:
