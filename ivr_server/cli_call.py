@@ -24,6 +24,7 @@ from .simulator import (
                          SimulatorError,
                          TransportError,
 )
+from .simulator.queues import SimulatedQueues
 from .simulator.script import Step, StepFailed, finish, read_step, run_step
 
 DIAL_CHOICES = {"a": "answers", "b": "busy", "n": "no-answer", "f": "failed"}
@@ -85,7 +86,8 @@ def call_command(obj: object, url: str | None, public_url: str | None, from_: st
     account_sid = account_sid or config.twilio.account_sid or DEFAULT_ACCOUNT_SID
     recordings = RecordingsServer(account_sid, auth_token, port=recordings_port)
     call = SimulatedCall(HttpTransport(url, public_base_url=public), auth_token,
-                         from_=from_, to=to, account_sid=account_sid, recordings=recordings)
+                         from_=from_, to=to, account_sid=account_sid, recordings=recordings,
+                         queues=SimulatedQueues())
     steps = _read_script(Path(script)) if script else None
     shown, announced = 0, False
     if recordings_port or any(s.kind in ("say", "say_audio") for s in steps or ()):
@@ -131,6 +133,9 @@ def _interactive(call: SimulatedCall, show: object, voice: str = "en") -> None:
                     call.answer_dial(DialOutcome.parse(
                         DIAL_CHOICES.get(answer.strip().lower()[:1], "answers")))
                 continue
+            if call.waiting_for == "queue":
+                _on_hold(call)
+                continue
             what = "Enter: leave a message, s TEXT: speak" if call.waiting_for == "record" \
                 else "keys (Enter: silence, s TEXT: speak"
             keys = click.prompt(f"{what}, h: hang up)", default="", show_default=False).strip()
@@ -155,6 +160,22 @@ def _interactive(call: SimulatedCall, show: object, voice: str = "en") -> None:
             if call.waiting_for is None and not call.ended:
                 raise  # the server failed mid-request: the call cannot go on
             click.echo(f"  {exc}")  # keys that are not keys, speech at a keys-only prompt
+
+
+def _on_hold(call: SimulatedCall) -> None:
+    """In a queue: hold on, be taken by an agent, or give up."""
+    answer = click.prompt("on hold: Enter: wait 60 s, w SECONDS: wait, a SECONDS: an agent "
+                          "takes you for that long, h: hang up", default="",
+                          show_default=False).strip().lower()
+    if answer.startswith("h"):
+        call.hangup()
+        return
+    seconds = answer[1:].strip() if answer[:1] in ("w", "a") else ""
+    amount = float(seconds) if seconds.replace(".", "", 1).isdigit() else 60.0
+    if answer.startswith("a"):
+        call.taken_by_agent(amount)
+    else:
+        call.wait(amount)
 
 
 def _speech_gather(call: SimulatedCall) -> bool:

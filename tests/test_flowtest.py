@@ -189,6 +189,17 @@ def test_ivr_call_interactive_keys_silence_and_hangup(config: Config, live_serve
     assert "ended: completed" in out
 
 
+def test_ivr_call_interactive_waits_on_hold_until_an_agent_takes_the_call(
+        config: Config, live_server: str) -> None:
+    result = CliRunner().invoke(call_command, ["--url", live_server, "--from", "+14155550199"],
+                                obj=config, input="0\n\nw 30\na 90\n")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Connecting you to someone who can help. Please hold." in out
+    assert "You are number 1 in line." in out and "on hold:" in out
+    assert "ended: completed" in out
+
+
 def test_ivr_call_signs_with_the_generated_local_token(config: Config, tmp_path: Path) -> None:
     from ivr_server.cli_call import find_token
 

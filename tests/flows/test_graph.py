@@ -14,6 +14,7 @@ import pytest
 
 from flows.graph import boxes_and_edges, to_dot, to_mermaid
 from flows.loader import Flow, load_flow_file, load_flow_text
+from flows.schema import HUMAN_NODE_TYPES as HUMANS
 
 DEMO = Path(__file__).parents[2] / "flows" / "examples" / "company.yaml"
 
@@ -115,7 +116,7 @@ def test_mermaid_draws_every_node_and_edge_with_exact_labels(flow: Flow) -> None
     boxes, edges, humans = parse_mermaid(to_mermaid(flow))
     assert list(boxes) == list(flow.model.nodes)
     assert edges == expected_edges(flow)
-    assert humans == {n for n, node in flow.model.nodes.items() if node.type in ("transfer", "enqueue")}
+    assert humans == {n for n, node in flow.model.nodes.items() if node.type in HUMANS}
 
 
 def test_mermaid_boxes_name_the_node_kind_keys_and_target() -> None:
@@ -164,7 +165,7 @@ def test_dot_is_accepted_by_graphviz_and_keeps_every_label(flow: Flow) -> None:
              for e in drawn["edges"]]
     assert sorted(edges) == sorted(expected_edges(flow))  # dot lays edges out in its own order
     human = {o["name"] for o in objects if o.get("fillcolor") == "#ffe0b2"}
-    assert human == {n for n, node in flow.model.nodes.items() if node.type in ("transfer", "enqueue")}
+    assert human == {n for n, node in flow.model.nodes.items() if node.type in HUMANS}
 
 
 def test_dot_marks_the_start_and_quotes_every_name() -> None:
