@@ -22,6 +22,7 @@ OUT_OF_GRAMMAR = [
     "내일 만나요", "잠시만 기다려 주세요", "여보세요", "상담원 연결해 주세요",
 ]
 VOICES = ("ko", "ko+f3", "ko+m3")
+HELD_OUT_VOICE = "ko+m3"  # bench/speech.py reports this voice apart: never used for tuning
 SPEEDS = (130, 160, 190)
 CONDITIONS: dict[str, float | None] = {"clean": None, "snr20": 20.0, "snr10": 10.0}
 # Noise-only clips: colour x level (dBFS RMS) x seconds.

@@ -133,7 +133,9 @@ def speech_input(config: Config) -> SpeechInput | None:
                        min_confidence=config.speech.min_confidence,
                        max_bytes=config.speech.max_recording_bytes,
                        timeout=config.speech.download_timeout,
-                       delete_recordings=config.speech.delete_recordings)
+                       delete_recordings=config.speech.delete_recordings,
+                       filler_words=config.speech.filler_words,
+                       phrase_weight=config.speech.phrase_weight)
 
 
 def _agents_from_config(services: Services) -> None:

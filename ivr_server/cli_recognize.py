@@ -39,7 +39,9 @@ def speech_recognize(config: Config, audio: str, choices: str, digits: bool,
     if not groups and not digits:
         raise click.ClickException("give --choices, --digits or both")
     hearer = SpeechInput(model, account_sid="", auth_token="",
-                         min_confidence=config.speech.min_confidence, delete_recordings=False)
+                         min_confidence=config.speech.min_confidence, delete_recordings=False,
+                         filler_words=config.speech.filler_words,
+                         phrase_weight=config.speech.phrase_weight)
     if digits and hearer.digits_language is None:
         raise click.ClickException(f"no digit words for the model's language "
                                    f"({model.language or 'unknown'}); set IVR_SPEECH_LANGUAGE "

@@ -109,6 +109,8 @@ class SpeechConfig:
     max_recording_bytes: int = 1_000_000
     download_timeout: float = 5.0
     delete_recordings: bool = True
+    filler_words: int = 100
+    phrase_weight: int = 3
 
 
 @dataclass(frozen=True)

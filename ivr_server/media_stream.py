@@ -75,7 +75,8 @@ def _listen(ws: Any, s: Any, public_base: str) -> None:
     phrases = s.speech.grammar(synonyms, digits=digits)
     if not phrases:
         return
-    recognizer = StreamingRecognizer(s.speech.model, phrases)
+    recognizer = StreamingRecognizer(s.speech.model, phrases,
+                                     **s.speech.grammar_options(digits))
     name = str(params.get("stream", ""))
     frames = 0
     while recognizer.stream_seconds < MAX_STREAM_SECONDS:

@@ -17,8 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from flows.events import SpeechHeard
+from speech.activity import sounds_like_speech
 from speech.audio import decode_audio
 from speech.errors import SpeechError
+from speech.garbage import FILLER_COUNT, PHRASE_WEIGHT
 from speech.matching import DIGIT_WORDS, digit_grammar, match_choice, spoken_digits
 from speech.model import SpeechModel
 from speech.recognize import Recognition, recognize
@@ -31,7 +33,8 @@ class SpeechInput:
     def __init__(self, model: SpeechModel, *, account_sid: str, auth_token: str,
                  api_base_url: str = TWILIO_API, min_confidence: float = 0.6,
                  max_bytes: int = 1_000_000, timeout: float = 5.0,
-                 delete_recordings: bool = True):
+                 delete_recordings: bool = True, filler_words: int = FILLER_COUNT,
+                 phrase_weight: int = PHRASE_WEIGHT):
         self.model = model
         self.auth = (account_sid, auth_token)
         self.api_base_url = api_base_url.rstrip("/")
@@ -39,6 +42,7 @@ class SpeechInput:
         self.http = requests.Session()
         self.http.trust_env = False
         self.delete_recordings = delete_recordings
+        self.filler_words, self.phrase_weight = filler_words, phrase_weight
         # Deleting never delays the caller: it runs beside the webhook, best effort.
         self._deleter = ThreadPoolExecutor(max_workers=2, thread_name_prefix="recording-delete")
 
@@ -56,6 +60,13 @@ class SpeechInput:
             language = self.digits_language
             return digit_grammar(language) if language else []
         return sorted({p for options in (synonyms or {}).values() for p in options})
+
+    def grammar_options(self, digits: bool = False) -> dict[str, int]:
+        """How strongly menus reject other speech (speech/garbage.py); digit grammars keep
+        vosk's plain grammar, since fillers steal short digit words."""
+        if digits:
+            return {}
+        return {"filler_count": self.filler_words, "phrase_weight": self.phrase_weight}
 
     def judge(self, heard: Recognition, synonyms: Mapping[str, Sequence[str]] | None = None,
               *, digits: bool = False, path: str = "record") -> SpeechHeard:
@@ -88,7 +99,11 @@ class SpeechInput:
             return SpeechHeard("", 0.0, None, error="nothing to listen for")
         try:
             decoded = decode_audio(audio)
-            heard = recognize(self.model, decoded.pcm, decoded.sample_rate, phrases)
+            if not sounds_like_speech(decoded.pcm, decoded.sample_rate):
+                # Steady noise or silence: nobody spoke, whatever the grammar would force.
+                return SpeechHeard("", 0.0, None, decoded.duration_seconds)
+            heard = recognize(self.model, decoded.pcm, decoded.sample_rate, phrases,
+                              **self.grammar_options(digits))
         except (SpeechError, ValueError, OSError) as exc:
             log.warning("speech: audio not recognised: %s", exc)
             return SpeechHeard("", 0.0, None, error=f"{type(exc).__name__}: {exc}"[:200])

@@ -114,6 +114,17 @@ def digit_grammar(language: str) -> list[str]:
     return list(_DIGIT_GRAMMAR[_language(language)])
 
 
+def is_digit_grammar(phrases: Sequence[str]) -> bool:
+    """True if every word of `phrases` is a digit word of one known language (or 0-9)."""
+    words = {normalise(w) for p in phrases for w in p.split()} - {""}
+    if not words:
+        return False
+    return any(
+        all(w in table or (w.isdigit() and w.isascii()) for w in words)
+        for table in DIGIT_WORDS.values()
+    )
+
+
 def choice_grammar(choices: Mapping[str, Sequence[str]]) -> list[str]:
     """All synonyms of all choices, de-duplicated in order, for the recogniser grammar."""
     seen: dict[str, None] = {}

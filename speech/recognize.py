@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 
 from .errors import AudioDecodeError
+from .garbage import FILLER_COUNT, PHRASE_WEIGHT, filler_words
+from .matching import is_digit_grammar
 from .model import SpeechModel
 
 CHUNK_SECONDS = 0.25
@@ -41,9 +43,33 @@ def unknown_token(model: SpeechModel) -> str:
     return "[unk]"
 
 
-def grammar_json(model: SpeechModel, phrases: list[str]) -> str:
-    """Grammar text for KaldiRecognizer: raw UTF-8, since vosk drops \\uXXXX-escaped words."""
-    return json.dumps([*phrases, unknown_token(model)], ensure_ascii=False)
+def grammar_json(
+    model: SpeechModel,
+    phrases: list[str],
+    *,
+    filler_count: int | None = None,
+    phrase_weight: int | None = None,
+) -> str:
+    """Grammar text for KaldiRecognizer: raw UTF-8, since vosk drops \\uXXXX-escaped words.
+
+    Besides the phrases (each listed `phrase_weight` times: vosk counts them into
+    a bigram LM, so that is their prior weight) it offers the model's garbage
+    word and `filler_count` filler words from the model's vocabulary
+    (speech/garbage.py), so speech that is none of the phrases can decode as
+    something match_choice rejects instead of being forced onto a phrase.
+    `filler_count=0, phrase_weight=1` gives the plain phrase grammar, which is
+    also the default for a digits grammar (matching.digit_grammar): fillers
+    steal short digit words (measured: digit accuracy fell by two thirds).
+    """
+    unique = list(dict.fromkeys(p for p in phrases if p.strip()))
+    digits = is_digit_grammar(unique)
+    if filler_count is None:
+        filler_count = 0 if digits else FILLER_COUNT
+    if phrase_weight is None:
+        phrase_weight = 1 if digits else PHRASE_WEIGHT
+    fillers = filler_words(model.vocabulary, unique, filler_count) if filler_count > 0 else []
+    grammar = [*unique * max(1, phrase_weight), unknown_token(model), *fillers]
+    return json.dumps(grammar, ensure_ascii=False)
 
 
 def recognize(
@@ -53,8 +79,13 @@ def recognize(
     phrases: list[str] | None = None,
     *,
     chunk_seconds: float = CHUNK_SECONDS,
+    filler_count: int | None = None,
+    phrase_weight: int | None = None,
 ) -> Recognition:
-    """Decode PCM16 LE mono; a new recogniser per utterance, so threads can share `model`."""
+    """Decode PCM16 LE mono; a new recogniser per utterance, so threads can share `model`.
+
+    With `phrases`, the grammar is grammar_json's (fillers included, see there).
+    """
     import vosk
 
     if rate <= 0:
@@ -63,7 +94,9 @@ def recognize(
         raise AudioDecodeError("PCM16 audio has an odd number of bytes")
     vmodel = model.load()
     if phrases:
-        recognizer = vosk.KaldiRecognizer(vmodel, float(rate), grammar_json(model, phrases))
+        grammar = grammar_json(model, phrases, filler_count=filler_count,
+                               phrase_weight=phrase_weight)
+        recognizer = vosk.KaldiRecognizer(vmodel, float(rate), grammar)
     else:
         recognizer = vosk.KaldiRecognizer(vmodel, float(rate))
     recognizer.SetWords(True)

@@ -11,6 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 
+from .activity import MIN_SPREAD_DB, energy_spread_db, frame_energies_db
 from .audio import ulaw_to_pcm16
 from .model import SpeechModel
 from .recognize import Recognition, grammar_json
@@ -29,18 +30,20 @@ class Utterance:
 class StreamingRecognizer:
     """Feed PCM16 or mu-law frames in order; get an Utterance at each pause with words."""
 
-    def __init__(self, model: SpeechModel, phrases: list[str], rate: int = PHONE_RATE):
+    def __init__(self, model: SpeechModel, phrases: list[str], rate: int = PHONE_RATE,
+                 **grammar_options: int):
         import vosk
 
         if not phrases:
             raise ValueError("a streaming recogniser needs a grammar (phrases)")
         self.rate = rate
         self._recognizer = vosk.KaldiRecognizer(model.load(), float(rate),
-                                                grammar_json(model, phrases))
+                                                grammar_json(model, phrases, **grammar_options))
         self._recognizer.SetWords(True)
         self._bytes = 0  # PCM16 bytes fed in all
         self._utterance_start = 0  # byte offset where the current utterance began
         self._decode_seconds = 0.0  # spent in vosk since the last result
+        self._energies: list[float] = []  # 20 ms frame energies of the current utterance
 
     @property
     def stream_seconds(self) -> float:
@@ -50,6 +53,7 @@ class StreamingRecognizer:
         return self.feed(ulaw_to_pcm16(frame))
 
     def feed(self, pcm: bytes) -> Utterance | None:
+        self._energies.extend(frame_energies_db(pcm, self.rate))
         started = time.perf_counter()
         final = self._recognizer.AcceptWaveform(pcm)
         self._decode_seconds += time.perf_counter() - started
@@ -74,8 +78,9 @@ class StreamingRecognizer:
         audio_seconds = (self._bytes - self._utterance_start) / 2 / self.rate
         decode_ms = self._decode_seconds * 1000.0
         self._utterance_start, self._decode_seconds = self._bytes, 0.0
-        if not words:
-            return None  # a pause in silence or noise: nothing was said
+        spread, self._energies = energy_spread_db(self._energies), []
+        if not words or spread < MIN_SPREAD_DB:
+            return None  # a pause in silence or steady noise: nothing was said
         ends = [float(w.get("end", 0.0)) for w in result.get("result", [])]
         recognition = Recognition(
             text=" ".join(word for word, _ in words), words=words,

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from speech.matching import choice_grammar, digit_grammar, match_choice, normalise, spoken_digits
+from speech.matching import (
+    choice_grammar,
+    digit_grammar,
+    is_digit_grammar,
+    match_choice,
+    normalise,
+    spoken_digits,
+)
 
 
 @dataclass(frozen=True)
@@ -80,3 +87,10 @@ def test_grammars() -> None:
                                     "상담원"]
     with pytest.raises(ValueError):
         digit_grammar("xx")
+
+
+def test_digit_grammars_are_recognised_as_such() -> None:
+    assert is_digit_grammar(digit_grammar("ko")) and is_digit_grammar(digit_grammar("en"))
+    assert is_digit_grammar(["one two", "3"])
+    assert not is_digit_grammar(["예약", "환불"]) and not is_digit_grammar(["one", "sales"])
+    assert not is_digit_grammar([])
