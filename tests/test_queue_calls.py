@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from ivr_server import create_app
-from ivr_server.simulator import DialOutcome, SimulatedCall
+from ivr_server.simulator import DialOutcome, SimulatedCall, new_sid
 from ivr_server.simulator.queues import SimulatedQueues
 from ivr_server.simulator.transport import InProcessTransport
 
@@ -174,11 +174,11 @@ def test_an_agent_connected_to_another_caller_than_briefed_is_noted(queue_app, q
                                                                    post):
     caller = _queued_caller(queue_app, queues, clock, "+14155550101")
     state = queue_app.extensions["ivr"].queues
-    assert state.brief("support", "CAagent", OPEN_HOURS.timestamp()) == caller.call_sid
-    other = "CA" + "9" * 32
+    agent, other = new_sid("CA"), new_sid("CA")  # unique: the database outlives the test
+    assert state.brief("support", agent, OPEN_HOURS.timestamp()) == caller.call_sid
     state.arrive("support", other, OPEN_HOURS.timestamp())
     resp = post("/voice/queue/connect?queue=support",
-                call_params(other, DequeingCallSid="CAagent", QueueTime="30"))
+                call_params(other, DequeingCallSid=agent, QueueTime="30"))
     assert resp.status_code == 200
     noted = [e for e in call_events(queue_app, other) if e.kind == "brief_mismatch"]
     assert noted and noted[0].data["briefed_about"] == caller.call_sid
