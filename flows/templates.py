@@ -22,7 +22,7 @@ MAX_EXPONENT = 64
 MAX_REPEAT = 10_000
 
 
-class _BoundedSandbox(ImmutableSandboxedEnvironment):
+class BoundedSandbox(ImmutableSandboxedEnvironment):
     """The sandbox stops Python internals, not work: cap ** and sequence * so a typo in a
     prompt cannot pin a web worker's CPU or memory on every call."""
 
@@ -47,7 +47,7 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 # optimized=False: no constant folding while a file is only being checked.
 # ChainableUndefined: a field the CRM did not send ({{ customer.name }}) renders empty
 # instead of ending the call with an error.
-_ENV = _BoundedSandbox(undefined=ChainableUndefined, autoescape=False, optimized=False,
+_ENV = BoundedSandbox(undefined=ChainableUndefined, autoescape=False, optimized=False,
                        finalize=_finalize)
 # Only plain helpers; cycler, joiner, lipsum and namespace would print Python object reprs.
 _ENV.globals = {"range": _ENV.globals["range"], "dict": dict}

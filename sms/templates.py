@@ -15,7 +15,8 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from flows.templates import BoundedSandbox
 
 from .errors import SmsTemplateError
 from .segments import fit
@@ -61,24 +62,10 @@ DEFAULT_TEMPLATES: dict[str, str] = {
     ),
 }
 
-MAX_EXPONENT = 64
-MAX_REPEAT = 2_000  # far beyond any SMS, small enough not to matter to a web worker
 
 
-class _SmsSandbox(ImmutableSandboxedEnvironment):
-    """The sandbox blocks Python internals but not work: cap ** and sequence * too."""
-
-    intercepted_binops = frozenset({"**", "*"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-            raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(n, int) \
-                        and len(seq) * n > MAX_REPEAT:
-                    raise SecurityError(f"repeating a sequence to over {MAX_REPEAT} items")
-        return super().call_binop(context, operator, left, right)
+class _SmsSandbox(BoundedSandbox):
+    """The flows' bounded sandbox: Python internals blocked, ** and sequence * capped."""
 
 
 # optimized=False: no constant folding, so merely checking a template never evaluates it.
