@@ -128,3 +128,50 @@ class FlowVersion(Base):
 
     def __repr__(self) -> str:
         return f"<FlowVersion {self.flow}@{self.version}>"
+
+
+class SmsMessage(Base):
+    """One text message, either way, with its call (if any) and its delivery status."""
+
+    __tablename__ = "sms_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    direction: Mapped[str] = mapped_column(String(10))  # outbound, inbound
+    kind: Mapped[str] = mapped_column(String(32))  # wait_estimate, survey_question, reply, ...
+    to_number: Mapped[str] = mapped_column(String(32), index=True)
+    from_number: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))  # queued, sent, delivered, failed, ...
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<SmsMessage {self.direction} {self.kind} {self.status}>"
+
+
+class SmsOptOut(Base):
+    """A number's latest STOP or START: honoured before every send, kept for good."""
+
+    __tablename__ = "sms_opt_outs"
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)  # E.164
+    opted_out: Mapped[bool]
+    keyword: Mapped[str] = mapped_column(String(20))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SmsSurvey(Base):
+    """A post-call survey: asked once per call, answered (or not) by text."""
+
+    __tablename__ = "sms_surveys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), index=True)  # E.164
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    score: Mapped[int | None] = mapped_column(Integer)
+    answered_at: Mapped[datetime | None]

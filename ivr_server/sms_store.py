@@ -1,0 +1,114 @@
+"""Durable SMS records: every message either way, opt-outs, and post-call surveys.
+
+Opt-outs are keyed by the E.164 number (sms.numbers.normalise), so "(415) 555-0100" and
+"+1 415 555 0100" are one person; they are kept for good and checked before every send.
+A survey is asked at most once per call (a unique call SID), so a retried status callback
+or a second web process cannot ask twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .models import SmsMessage, SmsOptOut, SmsSurvey
+
+
+class SmsStore:
+    def __init__(self, session_factory: sessionmaker[Session]):
+        self.session_factory = session_factory
+
+    # -- opt-outs --------------------------------------------------------------------------
+
+    def set_opt_out(self, number: str, opted_out: bool, keyword: str, at: dt.datetime) -> bool:
+        """Record STOP (True) or START (False); True if that changed the number's state."""
+        with self.session_factory.begin() as db:
+            row = db.get(SmsOptOut, number)
+            if row is not None and row.opted_out == opted_out:
+                return False
+            if row is None:
+                db.add(SmsOptOut(number=number, opted_out=opted_out, keyword=keyword[:20],
+                                 changed_at=at))
+            else:
+                row.opted_out, row.keyword, row.changed_at = opted_out, keyword[:20], at
+            return True
+
+    def opted_out(self, number: str) -> bool:
+        with self.session_factory() as db:
+            row = db.get(SmsOptOut, number)
+            return bool(row and row.opted_out)
+
+    # -- messages --------------------------------------------------------------------------
+
+    def add_message(self, *, direction: str, kind: str, to_number: str, from_number: str,
+                    body: str, status: str, at: dt.datetime, call_sid: str | None = None,
+                    message_sid: str | None = None) -> int:
+        with self.session_factory.begin() as db:
+            row = SmsMessage(direction=direction, kind=kind, to_number=to_number,
+                             from_number=from_number, body=body, status=status,
+                             call_sid=call_sid, message_sid=message_sid, created_at=at,
+                             updated_at=at)
+            db.add(row)
+            db.flush()
+            return row.id
+
+    def update_message(self, message_id: int, *, status: str, at: dt.datetime,
+                       message_sid: str | None = None, error_code: int | None = None,
+                       error: str | None = None) -> None:
+        with self.session_factory.begin() as db:
+            row = db.get(SmsMessage, message_id)
+            if row is None:
+                return
+            row.status, row.updated_at = status, at
+            if message_sid:
+                row.message_sid = message_sid
+            if error_code is not None or error:
+                row.error_code, row.error = error_code, (error or "")[:500] or None
+
+    def status_by_sid(self, message_sid: str, status: str, at: dt.datetime,
+                      error_code: int | None = None) -> bool:
+        """A delivery status callback; False for a message we never sent."""
+        with self.session_factory.begin() as db:
+            row = db.scalars(select(SmsMessage).where(
+                SmsMessage.message_sid == message_sid)).first()
+            if row is None:
+                return False
+            row.status, row.updated_at = status, at
+            if error_code is not None:
+                row.error_code = error_code
+            return True
+
+    def messages_for_call(self, call_sid: str) -> list[SmsMessage]:
+        with self.session_factory() as db:
+            return list(db.scalars(select(SmsMessage).where(SmsMessage.call_sid == call_sid)
+                                   .order_by(SmsMessage.id)))
+
+    # -- surveys ---------------------------------------------------------------------------
+
+    def last_surveyed(self, number: str) -> dt.datetime | None:
+        with self.session_factory() as db:
+            return db.scalar(select(func.max(SmsSurvey.asked_at))
+                             .where(SmsSurvey.number == number))
+
+    def start_survey(self, number: str, call_sid: str, at: dt.datetime) -> bool:
+        """Claim the survey for this call; False if it was already asked."""
+        try:
+            with self.session_factory.begin() as db:
+                db.add(SmsSurvey(number=number, call_sid=call_sid, asked_at=at))
+        except IntegrityError:
+            return False
+        return True
+
+    def answer_survey(self, number: str, score: int, at: dt.datetime) -> str | None:
+        """Store a score against the number's latest unanswered survey; its call SID."""
+        with self.session_factory.begin() as db:
+            survey = db.scalars(select(SmsSurvey)
+                                .where(SmsSurvey.number == number, SmsSurvey.score.is_(None))
+                                .order_by(SmsSurvey.asked_at.desc())).first()
+            if survey is None:
+                return None
+            survey.score, survey.answered_at = score, at
+            return survey.call_sid
