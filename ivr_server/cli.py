@@ -236,9 +236,11 @@ def _register_optional() -> None:
     from .cli_call import call_command, flows_test_command
     from .cli_recognize import speech_recognize
     from .cli_speech import speech_group
+    from .cli_worker import worker_command
 
     main.add_command(call_command, "call")
     main.add_command(agents_group, "agents")
+    main.add_command(worker_command, "worker")
     speech_group.add_command(speech_recognize, "recognize")
     main.add_command(speech_group, "speech")
     flows_group.add_command(flows_test_command, "test")

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import click
 
 from .config import Config
 from .queue_state import QueueState
-from .redis_conn import connect
+from .redis_conn import connect, running_server_url
 
 
 def _queues(config: Config) -> QueueState:
     """REDIS_URL, else the embedded Redis of a running `ivr serve` in the instance folder."""
-    url = config.redis.url
-    if not url:
-        socket = Path(config.instance_dir) / "redis.sock"
-        if not socket.exists():
-            raise click.ClickException("no Redis: set REDIS_URL, or start `ivr serve` first "
-                                       f"(its embedded Redis listens on {socket})")
-        url = f"unix://{socket.resolve()}"
+    url = running_server_url(config.redis.url, config.instance_dir)
+    if url is None:
+        raise click.ClickException("no Redis: set REDIS_URL, or start `ivr serve` first")
     return QueueState(connect(url), config.redis.key_prefix)
 
 

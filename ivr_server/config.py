@@ -30,6 +30,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "IVR_VOSK_MODEL": ("speech", "model_path"),
     "IVR_SPEECH_LANGUAGE": ("speech", "language"),
     "IVR_AGENTS_API_TOKEN": ("queues", "api_token"),
+    "TWILIO_SMS_FROM": ("sms", "from_number"),
+    "TWILIO_MESSAGING_SERVICE_SID": ("sms", "messaging_service_sid"),
+    "IVR_SMS_REGION": ("sms", "default_region"),
 }
 
 
@@ -114,6 +117,22 @@ class SpeechConfig:
 
 
 @dataclass(frozen=True)
+class SmsConfig:
+    """Text messages: who they come from, where numbers are, and how often callers get them."""
+
+    from_number: str = ""
+    messaging_service_sid: str = ""
+    default_region: str = "US"
+    company: str = "us"
+    wait_threshold: int = 120
+    wait_min_change: int = 120
+    wait_max_messages: int = 3
+    survey_every_days: int = 30
+    survey_min_call_seconds: int = 20
+    retry_intervals: str = "10,60,300"
+
+
+@dataclass(frozen=True)
 class QueuesConfig:
     """Agents on duty per queue when nobody signs in, and the sign-in API's token."""
 
@@ -134,6 +153,7 @@ class Config:
     calllog: CallLogConfig = field(default_factory=CallLogConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     queues: QueuesConfig = field(default_factory=QueuesConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:

@@ -136,7 +136,8 @@ class SmsMessage(Base):
     __tablename__ = "sms_messages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    message_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Indexed, not unique: Twilio's SIDs are, but a contract mock answers one example SID.
+    message_sid: Mapped[str | None] = mapped_column(String(64), index=True)
     call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
     direction: Mapped[str] = mapped_column(String(10))  # outbound, inbound
     kind: Mapped[str] = mapped_column(String(32))  # wait_estimate, survey_question, reply, ...

@@ -87,8 +87,18 @@ def _die_with_parent() -> None:
         pass  # not Linux: shutdown() still stops it on every normal exit
 
 
-def connect(url: str) -> redis.Redis:
-    """A client with short timeouts: a webhook must degrade, not hang, when Redis is away."""
+def connect(url: str, *, decode: bool = True) -> redis.Redis:
+    """A client with short timeouts: a webhook must degrade, not hang, when Redis is away.
+    RQ needs `decode=False`: its jobs are binary."""
     return redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0,
-                                health_check_interval=30, decode_responses=True,
+                                health_check_interval=30, decode_responses=decode,
                                 retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1))
+
+
+def running_server_url(redis_url: str, instance_dir: Path) -> str | None:
+    """REDIS_URL, else the embedded Redis of an `ivr serve` running on this instance folder,
+    for commands (`ivr agents`, `ivr worker`) that share the server's state."""
+    if redis_url:
+        return redis_url
+    socket = Path(instance_dir) / "redis.sock"
+    return f"unix://{socket.resolve()}" if socket.exists() else None

@@ -81,6 +81,10 @@ class SmsStore:
                 row.error_code = error_code
             return True
 
+    def message(self, message_id: int) -> SmsMessage | None:
+        with self.session_factory() as db:
+            return db.get(SmsMessage, message_id)
+
     def messages_for_call(self, call_sid: str) -> list[SmsMessage]:
         with self.session_factory() as db:
             return list(db.scalars(select(SmsMessage).where(SmsMessage.call_sid == call_sid)

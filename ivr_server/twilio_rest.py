@@ -101,12 +101,18 @@ class TwilioRest:
                 return True
             raise
 
-    def send_sms(self, to: str, from_: str, body: str,
-                 status_callback: str | None = None) -> str:
-        """Send a text message; returns its SID (SM...), the key of its status callbacks."""
+    def send_sms(self, to: str, from_: str | None, body: str,
+                 status_callback: str | None = None,
+                 messaging_service_sid: str | None = None) -> str:
+        """Send a text message from a number or a Messaging Service; returns its SID (SM...),
+        the key of its status callbacks."""
         extra: dict[str, Any] = {"status_callback": status_callback} if status_callback else {}
+        if messaging_service_sid:
+            extra["messaging_service_sid"] = messaging_service_sid
+        if from_:
+            extra["from_"] = from_
         message = self._do(f"sending an SMS to {to}", lambda: self._client.messages.create(
-            to=to, from_=from_, body=body, **extra))
+            to=to, body=body, **extra))
         return str(message.sid)
 
     def _do(self, what: str, request: Callable[[], T]) -> T:

@@ -37,9 +37,11 @@ def upgrade() -> None:
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("updated_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_sms_messages"),
-        sa.UniqueConstraint("message_sid", name="uq_sms_messages_message_sid"),
     )
-    # A call's timeline lists its messages; caps count a number's messages.
+    # Status callbacks find a message by its SID (unique at Twilio; not enforced here, as
+    # a contract mock answers one example SID); a call's timeline lists its messages; caps
+    # count a number's messages.
+    op.create_index("ix_sms_messages_message_sid", "sms_messages", ["message_sid"])
     op.create_index("ix_sms_messages_call_sid", "sms_messages", ["call_sid"])
     op.create_index("ix_sms_messages_to_number", "sms_messages", ["to_number"])
 
@@ -73,4 +75,5 @@ def downgrade() -> None:
     op.drop_table("sms_opt_outs")
     op.drop_index("ix_sms_messages_to_number", table_name="sms_messages")
     op.drop_index("ix_sms_messages_call_sid", table_name="sms_messages")
+    op.drop_index("ix_sms_messages_message_sid", table_name="sms_messages")
     op.drop_table("sms_messages")

@@ -1,0 +1,54 @@
+"""`ivr worker`: the RQ worker that sends texts (and, later, places callbacks).
+
+It shares the web server's config: REDIS_URL (or the embedded Redis of a running `ivr
+serve`), the database, and Twilio's account. Retries wait in RQ's scheduler, which this
+worker runs too.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from .config import Config
+
+
+def job_context(config: Config):  # noqa: ANN201 - sms_jobs.JobContext
+    """What jobs need, made once per worker process from the config."""
+    from . import auth_token
+    from .clock import system_clock
+    from .db import make_engine, make_session_factory
+    from .sms_jobs import JobContext
+    from .sms_store import SmsStore
+    from .twilio_rest import TwilioRest
+
+    rest = None
+    if config.twilio.account_sid:
+        rest = TwilioRest(config.twilio.account_sid, auth_token(config),
+                          config.twilio.api_base_url)
+    base = config.server.public_base_url.rstrip("/")
+    return JobContext(SmsStore(make_session_factory(make_engine(config.database_url))), rest,
+                      config.sms, system_clock,
+                      f"{base}/sms/status" if base else None)
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="stop when the queues are empty")
+@click.pass_obj
+def worker_command(config: Config, burst: bool) -> None:
+    """Send queued texts (the web server only queues them)."""
+    from rq import Queue, Worker
+
+    from .redis_conn import connect, running_server_url
+    from .sms_jobs import use_context
+    from .sms_outbox import QUEUE_NAME
+
+    url = running_server_url(config.redis.url, config.instance_dir)
+    if url is None:
+        raise click.ClickException("no Redis: set REDIS_URL, or start `ivr serve` first")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    use_context(job_context(config))
+    jobs = connect(url, decode=False)
+    Worker([Queue(QUEUE_NAME, connection=jobs)], connection=jobs).work(
+        burst=burst, with_scheduler=True)

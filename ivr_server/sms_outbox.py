@@ -1,0 +1,66 @@
+"""Sending a text: decided in the webhook, sent by an RQ worker, never inside the request.
+
+`SmsOutbox.send` checks the number can take a text (sms.numbers) and has not opted out,
+stores the message as queued (so it is in the call's timeline at once), and enqueues
+`sms_jobs.deliver` on the "sms" queue with retries. The worker sends it through Twilio's
+REST API and records what happened.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import redis
+from rq import Queue, Retry
+
+from sms.errors import NotTextable
+from sms.numbers import textable
+
+from .config import SmsConfig
+from .sms_store import SmsStore
+
+log = logging.getLogger("ivr_server.sms")
+QUEUE_NAME = "sms"
+
+
+def retry_policy(config: SmsConfig) -> Retry | None:
+    """Retries for Twilio's 429 and 5xx answers, spaced as configured ("10,60,300")."""
+    intervals = [int(x) for x in config.retry_intervals.split(",") if x.strip()]
+    return Retry(max=len(intervals), interval=intervals) if intervals else None
+
+
+class SmsOutbox:
+    def __init__(self, jobs_redis: redis.Redis, store: SmsStore, config: SmsConfig,
+                 clock: Callable[[], datetime], *, queue_name: str = QUEUE_NAME):
+        """`jobs_redis`: a client made with `connect(url, decode=False)`, as RQ needs."""
+        self.store, self.config, self.clock = store, config, clock
+        self.queue = Queue(queue_name, connection=jobs_redis)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.config.from_number or self.config.messaging_service_sid)
+
+    def send(self, *, kind: str, to: str, body: str, call_sid: str | None = None) -> int | None:
+        """Queue a text; the stored message's id, or None when it may not be sent (the
+        reason is logged and, for a real number, stored as a refused message)."""
+        now = self.clock()
+        sender = self.config.from_number or self.config.messaging_service_sid
+        try:
+            number = textable(to, self.config.default_region)
+        except NotTextable as exc:
+            log.info("sms %s for call %s not sent: %s", kind, call_sid or "-", exc)
+            return None
+        if self.store.opted_out(number):
+            self.store.add_message(direction="outbound", kind=kind, to_number=number,
+                                   from_number=sender, body=body, status="refused", at=now,
+                                   call_sid=call_sid)
+            return None
+        message_id = self.store.add_message(direction="outbound", kind=kind, to_number=number,
+                                            from_number=sender, body=body, status="queued",
+                                            at=now, call_sid=call_sid)
+        self.queue.enqueue("ivr_server.sms_jobs.deliver", message_id,
+                           retry=retry_policy(self.config), job_timeout=60,
+                           description=f"sms {kind} to {number[:6]}...")
+        return message_id

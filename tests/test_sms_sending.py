@@ -1,0 +1,165 @@
+"""Texts are queued by the web side and sent by an RQ worker through Twilio's REST API,
+checked against Twilio's own contract (Prism): what Twilio accepts is sent, what it
+refuses fails visibly, busy answers are retried, opt-outs are honoured before every send."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import phonenumbers
+import pytest
+from rq import SimpleWorker
+from rq.registry import FailedJobRegistry
+
+from ivr_server.config import SmsConfig
+from ivr_server.db import make_engine, make_session_factory
+from ivr_server.redis_conn import connect
+from ivr_server.simulator import new_sid
+from ivr_server.sms_jobs import JobContext, use_context
+from ivr_server.sms_outbox import SmsOutbox
+from ivr_server.sms_store import SmsStore
+from ivr_server.twilio_rest import TwilioRest
+from tests.prism import TwilioApiMock
+
+ACCOUNT = "AC" + "0123456789abcdef" * 2
+TOKEN = "test-auth-token-0123456789abcdef"
+NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.UTC)
+MOBILE = phonenumbers.format_number(phonenumbers.example_number_for_type(
+    "US", phonenumbers.PhoneNumberType.MOBILE), phonenumbers.PhoneNumberFormat.E164)
+SENDER = SmsConfig(from_number="+15005550006", retry_intervals="0,0")
+
+
+@pytest.fixture
+def store(database_url: str) -> SmsStore:
+    return SmsStore(make_session_factory(make_engine(database_url)))
+
+
+@pytest.fixture
+def redis_client(redis_url: str, redis_prefix: str) -> Iterator:  # noqa: ANN001
+    client = connect(redis_url, decode=False)  # RQ's jobs are binary
+    yield client
+    for key in client.scan_iter(match=b"rq:*test-sms-*", count=500):  # this test's queues
+        client.delete(key)
+    client.close()
+
+
+def outbox(redis_client, store: SmsStore, config: SmsConfig = SENDER) -> SmsOutbox:  # noqa: ANN001
+    # A queue of its own per test: the Redis server is shared.
+    return SmsOutbox(redis_client, store, config, lambda: NOW, queue_name=f"test-sms-{new_sid('')}")
+
+
+def work(box: SmsOutbox, store: SmsStore, api_url: str, config: SmsConfig = SENDER) -> None:
+    """What `ivr worker` does, in this process, until the queue is empty."""
+    use_context(JobContext(store, TwilioRest(ACCOUNT, TOKEN, api_base_url=api_url), config,
+                           lambda: NOW, "https://ivr.example.test/sms/status"))
+    try:
+        SimpleWorker([box.queue], connection=box.queue.connection).work(burst=True)
+    finally:
+        use_context(None)
+
+
+@pytest.fixture
+def api(twilio_api: TwilioApiMock) -> TwilioApiMock:
+    assert urlsplit(twilio_api.base_url).hostname == "127.0.0.1"
+    twilio_api.clear()
+    return twilio_api
+
+
+def test_a_queued_text_is_sent_by_the_worker_as_twilio_accepts_it(redis_client, store, api):
+    box = outbox(redis_client, store)
+    call = new_sid("CA")
+    message = box.send(kind="wait_estimate", to=MOBILE, body="You're number 2 in line.",
+                       call_sid=call)
+    assert message is not None and store.message(message).status == "queued"
+    work(box, store, api.base_url)
+    sent = api.last()
+    assert sent.status == 201, api.log_tail()
+    assert sent.fields["To"] == MOBILE and sent.fields["From"] == "+15005550006"
+    assert sent.fields["Body"] == "You're number 2 in line."
+    assert sent.fields["StatusCallback"] == "https://ivr.example.test/sms/status"
+    row = store.message(message)
+    assert row.status == "sent" and row.message_sid and row.call_sid == call
+
+
+def test_a_message_twilio_would_refuse_fails_visibly(redis_client, store, api):
+    nobody = SmsConfig(from_number="", messaging_service_sid="MG" + "0" * 32,
+                       retry_intervals="0")
+    box = outbox(redis_client, store, nobody)
+    message = box.send(kind="survey_question", to=MOBILE, body="How did we do?")
+    # The worker sends with a malformed Messaging Service: Twilio's contract refuses it.
+    work(box, store, api.base_url, SmsConfig(messaging_service_sid="not-a-service"))
+    row = store.message(message)
+    assert row.status == "failed" and row.error and "HTTP 4" in row.error
+
+
+def test_numbers_that_cannot_take_a_text_are_never_queued(redis_client, store):
+    box = outbox(redis_client, store)
+    for withheld in ("anonymous", "+266696687", "", "911"):
+        assert box.send(kind="wait_estimate", to=withheld, body="x") is None
+    assert box.queue.count == 0
+
+
+def test_an_opted_out_number_is_not_sent_to(redis_client, store, api):
+    box = outbox(redis_client, store)
+    other = "+1201555" + new_sid("")[-4:].translate(str.maketrans("abcdef", "123456"))
+    store.set_opt_out(other, False, "START", NOW)
+    message = box.send(kind="wait_estimate", to=other, body="Your wait is short.")
+    store.set_opt_out(other, True, "STOP", NOW)  # STOP arrives before the worker runs
+    work(box, store, api.base_url)
+    assert store.message(message).status == "refused"
+    assert api.requests == []
+    assert box.send(kind="wait_estimate", to=other, body="Again?") is None
+
+
+class _Busy(BaseHTTPRequestHandler):
+    hits = 0
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        type(self).hits += 1
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"code": 20503, "message": "Service unavailable", "status": 503}')
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_busy_twilio_is_retried_then_the_job_is_kept_as_failed(redis_client, store):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Busy)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        box = outbox(redis_client, store)
+        message = box.send(kind="wait_estimate", to=MOBILE, body="Soon.")
+        work(box, store, f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _Busy.hits == 3, "the first try and two retries"
+    row = store.message(message)
+    assert row.status == "retrying" and "503" in row.error
+    assert FailedJobRegistry(queue=box.queue).count == 1
+
+
+def test_ivr_worker_sends_what_the_web_side_queued(redis_client, store, api, redis_url,
+                                                   database_url):
+    from click.testing import CliRunner
+
+    from ivr_server.cli import main
+
+    from .conftest import ROOT
+
+    box = SmsOutbox(redis_client, store, SENDER, lambda: NOW)  # the real "sms" queue
+    message = box.send(kind="wait_estimate", to=MOBILE, body="Worker test.")
+    env = {"REDIS_URL": redis_url, "DATABASE_URL": database_url,
+           "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": TOKEN,
+           "TWILIO_API_BASE_URL": api.base_url, "TWILIO_SMS_FROM": "+15005550006"}
+    result = CliRunner().invoke(main, ["--config", str(ROOT / "config.toml"), "worker",
+                                       "--burst"], env=env)
+    assert result.exit_code == 0, result.output
+    assert store.message(message).status == "sent", result.output
+    assert api.last().fields["Body"] == "Worker test."
