@@ -161,10 +161,10 @@ class Answers:
     def queue_waiting(self, name: str, node: EnqueueNode, event: QueueWaiting) -> None:
         """One turn of the wait music: leave if waited too long, else announce when due."""
         queue = self.session.queue
-        if node.max_wait and event.waited >= node.max_wait:
-            if not queue.get("leaving"):
-                queue["leaving"] = "max_wait"
-                self.log("queue_leave", name, reason="max_wait", waited=round(event.waited))
+        if node.max_wait and event.waited >= node.max_wait and not queue.get("leaving"):
+            queue["leaving"] = "max_wait"
+        if queue.get("leaving"):  # waited too long, or asked for a call back by text
+            self.log("queue_leave", name, reason=queue["leaving"], waited=round(event.waited))
             self.out.append(actions.Leave())
             return
         if node.announce is not None and _announce_due(node.announce, queue, event):
@@ -218,9 +218,10 @@ class Answers:
             self.finish()
         elif event.result == "redirected":
             return  # moved elsewhere through the REST API; this answer is not used
-        else:  # leave (e.g. waited too long), queue-full, error, system-error
+        else:  # leave (waited too long, a call back), queue-full, error, system-error
             reason = self.session.queue.get("leaving") or event.result
-            self.route(name, node.fallback, f"left the queue: {reason}")
+            target = node.callback if reason == "callback" and node.callback else node.fallback
+            self.route(name, target, f"left the queue: {reason}")
 
 def _dig(data: Any, dotted: str) -> Any:
     cur = data

@@ -100,7 +100,8 @@ def _edges(node: NodeBase) -> list[tuple[str, str]]:
         return [("busy / no answer", node.on_failure)] if node.on_failure else []
     if isinstance(node, EnqueueNode):
         return ([("after the agent", node.next)] if node.next else []) + [
-            ("queue full / waited too long", node.fallback)]
+            ("queue full / waited too long", node.fallback)] + (
+            [("asked for a call back", node.callback)] if node.callback else [])
     return [("", target) for _, target in node.targets()]
 
 

@@ -270,6 +270,8 @@ class EnqueueNode(NodeBase):
         default=None, description="what the agent is told; default: every call variable")
     next: str | None = Field(default=None, description="after the agent's call; default: hang up")
     fallback: str = Field(description="queue full, error, or waited max_wait")
+    callback: str | None = Field(
+        default=None, description="where a caller who asked for a call back goes (else fallback)")
 
     @field_validator("say", "hold", mode="before")
     @classmethod
@@ -277,7 +279,8 @@ class EnqueueNode(NodeBase):
         return _prompts(v)
 
     def targets(self) -> list[tuple[str, str]]:
-        return ([("next", self.next)] if self.next else []) + [("fallback", self.fallback)]
+        return [(f, t) for f, t in (("next", self.next), ("fallback", self.fallback),
+                                    ("callback", self.callback)) if t]
 
     def waits_for_caller(self) -> bool:
         return True

@@ -27,6 +27,8 @@ from .redis_conn import connect
 from .registry import FlowRegistry
 from .sessions import SessionStore
 from .signature import Signer
+from .sms_outbox import SmsOutbox
+from .sms_store import SmsStore
 from .speech_input import SpeechInput
 from .stream_answers import StreamAnswers
 from .twilio_rest import TwilioRest
@@ -52,6 +54,8 @@ class Services:
     streams: StreamAnswers
     queues: QueueState
     estimates: WaitEstimates
+    sms_store: SmsStore
+    outbox: SmsOutbox
     speech: SpeechInput | None = None  # None: no speech model configured, menus take keys
     rest: TwilioRest | None = None  # None: no account SID, so the server never calls Twilio
 
@@ -101,6 +105,9 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         streams=StreamAnswers(redis_client, prefix),
         queues=(queues := QueueState(redis_client, prefix)),
         estimates=WaitEstimates(queues, config.queues.predictor),
+        sms_store=(sms_store := SmsStore(session_factory)),
+        outbox=SmsOutbox(_jobs_connection(redis_client), sms_store, config.sms,
+                         clock or system_clock),
     )
     services.speech = speech_input(config)
     services.rest = twilio_rest(config)
@@ -111,10 +118,11 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
                     "calls on this server. Never run it like this where Twilio can reach it.")
 
     # media_stream and queue_calls add their routes (/voice/stream, /voice/queue/...) to bp
-    from . import agents, media_stream, queue_calls, voice  # noqa: F401
+    from . import agents, media_stream, queue_calls, sms_hooks, voice  # noqa: F401
 
     app.register_blueprint(voice.bp)
     app.register_blueprint(agents.bp)
+    app.register_blueprint(sms_hooks.bp)
     _agents_from_config(services)
     voice.register_error_handlers(app)
     return app
@@ -136,6 +144,14 @@ def speech_input(config: Config) -> SpeechInput | None:
                        delete_recordings=config.speech.delete_recordings,
                        filler_words=config.speech.filler_words,
                        phrase_weight=config.speech.phrase_weight)
+
+
+def _jobs_connection(client: redis.Redis) -> redis.Redis:
+    """The same Redis without decoded replies, as RQ's binary jobs need."""
+    pool = client.connection_pool
+    kwargs = {**pool.connection_kwargs, "decode_responses": False}
+    return redis.Redis(connection_pool=redis.ConnectionPool(
+        connection_class=pool.connection_class, **kwargs))
 
 
 def _agents_from_config(services: Services) -> None:

@@ -130,6 +130,8 @@ class SmsConfig:
     survey_every_days: int = 30
     survey_min_call_seconds: int = 20
     retry_intervals: str = "10,60,300"
+    keyword_replies: bool = True
+    surveys: bool = True
 
 
 @dataclass(frozen=True)

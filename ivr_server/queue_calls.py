@@ -19,6 +19,7 @@ from flows.events import QueueLeft, QueueWaiting, Repeat
 from flows.session import Session
 
 from . import twiml
+from .sms_triggers import wait_text
 from .voice import _advance, _safely, _session, _stale, bp, services
 
 log = logging.getLogger("ivr_server.queue_calls")
@@ -64,6 +65,7 @@ def _wait() -> str:
     if s.queues.arrive(queue, session.call_sid, now.timestamp() - waited):
         _joined(session, queue, now.timestamp())
     estimate = s.estimates.remaining(queue, session.call_sid, now.timestamp())
+    wait_text(s, session, position, estimate)
     event = QueueWaiting(position=position, waited=float(waited),
                          size=_int("CurrentQueueSize") or position, estimate=estimate)
     return _advance(session, event, now)

@@ -85,6 +85,13 @@ class SmsStore:
         with self.session_factory() as db:
             return db.get(SmsMessage, message_id)
 
+    def last_outbound(self, number: str) -> SmsMessage | None:
+        """The latest text we sent (or replied) to a number: what a reply answers."""
+        with self.session_factory() as db:
+            return db.scalars(select(SmsMessage).where(
+                SmsMessage.to_number == number, SmsMessage.direction == "outbound",
+                SmsMessage.status != "refused").order_by(SmsMessage.id.desc())).first()
+
     def messages_for_call(self, call_sid: str) -> list[SmsMessage]:
         with self.session_factory() as db:
             return list(db.scalars(select(SmsMessage).where(SmsMessage.call_sid == call_sid)
@@ -105,6 +112,13 @@ class SmsStore:
         except IntegrityError:
             return False
         return True
+
+    def open_survey(self, number: str, since: dt.datetime) -> str | None:
+        """The call SID of the number's latest unanswered survey asked after `since`."""
+        with self.session_factory() as db:
+            return db.scalar(select(SmsSurvey.call_sid).where(
+                SmsSurvey.number == number, SmsSurvey.score.is_(None),
+                SmsSurvey.asked_at >= since).order_by(SmsSurvey.asked_at.desc()).limit(1))
 
     def answer_survey(self, number: str, score: int, at: dt.datetime) -> str | None:
         """Store a score against the number's latest unanswered survey; its call SID."""

@@ -24,6 +24,7 @@ from flows.session import Session, new_session
 from . import twiml
 from .agent_brief import brief_agents
 from .signature import is_signed
+from .sms_triggers import survey_text
 
 log = logging.getLogger("ivr_server.voice")
 bp = Blueprint("voice", __name__, url_prefix="/voice")
@@ -195,6 +196,8 @@ def _status() -> str:
         if session is not None:
             session.done, session.outcome = True, outcome
             s.sessions.save(session, ttl=ENDED_SESSION_TTL)
+            if call_status == "completed":
+                survey_text(s, session, int(duration) if duration.isdigit() else None, now)
             if session.queue.get("name"):  # in case the queue's own callback never comes
                 s.queues.abandon(session.queue["name"], sid, now.timestamp())
                 s.queues.hangup(session.queue["name"], sid, now.timestamp())

@@ -1,0 +1,135 @@
+"""SMS webhooks: replies from callers (`POST /sms/incoming`) and delivery status
+(`POST /sms/status`), signature-checked like the voice ones.
+
+Replies: STOP and the other opt-out words opt the number out of everything (kept for good,
+confirmed once), START opts back in, HELP explains; CALLBACK asks for a call back and takes
+the caller out of the queue at the next wait turn; a 1-5 answers the pending survey;
+anything else gets a short help reply at most once a day. A reply is TwiML, which Twilio
+sends; every message either way is stored with its call for the call's timeline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from twilio.twiml.messaging_response import MessagingResponse
+
+from sms.keywords import classify
+from sms.numbers import normalise
+from sms.templates import render_sms
+
+from .signature import is_signed
+
+log = logging.getLogger("ivr_server.sms_hooks")
+bp = Blueprint("sms", __name__, url_prefix="/sms")
+SURVEY_OPEN_DAYS = 7
+HELP_AGAIN_SECONDS = 24 * 3600
+
+
+def services() -> Any:
+    return current_app.extensions["ivr"]
+
+
+@bp.before_request
+def require_signature() -> Response | None:
+    s = services()
+    if s.config.twilio.dev_skip_signatures or is_signed(request, s.validator,
+                                                        s.config.server.public_base_url):
+        return None
+    log.warning("refused %s with a missing or wrong X-Twilio-Signature", request.path)
+    return Response("Forbidden: missing or invalid X-Twilio-Signature\n", 403,
+                    mimetype="text/plain")
+
+
+@bp.post("/status")
+def status() -> Response:
+    s = services()
+    sid, state = request.form.get("MessageSid", "")[:64], request.form.get("MessageStatus", "")
+    code = request.form.get("ErrorCode", "")
+    if sid and state:
+        s.sms_store.status_by_sid(sid, state[:20], s.clock(),
+                                  int(code) if code.isdigit() else None)
+    return Response("", 204)
+
+
+@bp.post("/incoming")
+def incoming() -> Response:
+    s = services()
+    now = s.clock()
+    number = normalise(request.form.get("From", ""), s.config.sms.default_region)
+    body = request.form.get("Body", "")[:1600]
+    if number is None:
+        return _twiml(None)
+    last = s.sms_store.last_outbound(number)
+    call_sid = last.call_sid if last is not None else None
+    s.sms_store.add_message(direction="inbound", kind="reply", to_number=number,
+                            from_number=number, body=body, status="received", at=now,
+                            call_sid=call_sid,
+                            message_sid=request.form.get("MessageSid", "")[:64] or None)
+    survey_open = s.sms_store.open_survey(number, now - dt.timedelta(days=SURVEY_OPEN_DAYS))
+    offered = last is not None and last.kind in ("wait_estimate", "wait_update")
+    latest = "survey" if last is not None and last.kind == "survey_question" else \
+        "callback" if offered else None
+    said = classify(body, offered_callback=offered, survey_pending=survey_open is not None,
+                    latest=latest)
+    reply = _act(s, said.kind, said.value, number, call_sid, now)
+    if reply and call_sid:
+        s.calllog.add_events(call_sid, [{"at": now, "node": None, "kind": "sms_reply",
+                                         "data": {"kind": said.kind}}])
+    return _twiml(reply and _record_reply(s, reply, number, call_sid, now))
+
+
+def _act(s: Any, kind: str, value: Any, number: str, call_sid: str | None,
+         now: dt.datetime) -> str | None:
+    """What the reply does; the name of the template to answer with, if any."""
+    if kind == "stop":
+        changed = s.sms_store.set_opt_out(number, True, str(value), now)
+        return "opted_out" if changed and s.config.sms.keyword_replies else None
+    if kind == "start":
+        changed = s.sms_store.set_opt_out(number, False, str(value), now)
+        return "opted_in" if changed and s.config.sms.keyword_replies else None
+    if kind == "help":
+        return "help" if s.config.sms.keyword_replies else None
+    if kind == "callback":
+        _leave_queue_for_callback(s, call_sid, now)
+        return "callback_requested"
+    if kind == "survey":
+        answered = s.sms_store.answer_survey(number, int(value), now)
+        if answered:
+            s.calllog.add_events(answered, [{"at": now, "node": None, "kind": "survey_answer",
+                                             "data": {"score": int(value)}}])
+        return "survey_thanks" if answered else None
+    key = f"{s.config.redis.key_prefix}sms:helped:{number}"
+    return "unknown_reply" if s.redis.set(key, 1, nx=True, ex=HELP_AGAIN_SECONDS) else None
+
+
+def _leave_queue_for_callback(s: Any, call_sid: str | None, now: dt.datetime) -> None:
+    """Record the request (callbacks are scheduled by the callbacks feature) and take the
+    caller out of the queue at their next wait turn."""
+    if call_sid is None:
+        return
+    s.calllog.add_events(call_sid, [{"at": now, "node": None, "kind": "callback_requested",
+                                     "data": {"via": "sms"}}])
+    session = s.sessions.load(call_sid)
+    if session is not None and not session.done and session.queue.get("name"):
+        session.queue["leaving"] = "callback"
+        s.sessions.save(session)
+
+
+def _record_reply(s: Any, template: str, number: str, call_sid: str | None,
+                  now: dt.datetime) -> str:
+    text = render_sms(template, {"company": s.config.sms.company})
+    s.sms_store.add_message(direction="outbound", kind=template, to_number=number,
+                            from_number=s.config.sms.from_number or "reply", body=text,
+                            status="replied", at=now, call_sid=call_sid)
+    return text
+
+
+def _twiml(text: str | None) -> Response:
+    response = MessagingResponse()
+    if text:
+        response.message(text)
+    return Response(str(response), 200, mimetype="text/xml")

@@ -1,0 +1,68 @@
+"""When the server texts a caller: a wait estimate while they queue, a survey after a call.
+
+Both are decided here from the live state and the pure policy (sms.policy), then queued for
+the worker (sms_outbox); nothing here waits on Twilio.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flows.events import WaitEstimate
+from flows.session import Session
+from sms.errors import SmsError
+from sms.numbers import normalise
+from sms.policy import should_send_wait_update, survey_due
+from sms.templates import render_sms
+
+
+def wait_text(s: Any, session: Session, position: int, estimate: WaitEstimate | None) -> None:
+    """Text the caller their place and wait: once when the wait is long enough to matter,
+    then only when it moved enough, at most `wait_max_messages` per call."""
+    config = s.config.sms
+    if not s.outbox.configured or estimate is None or session.queue.get("leaving"):
+        return
+    sent: list[float] = list(session.queue.get("sms", []))
+    if not should_send_wait_update(sent, estimate.seconds, len(sent),
+                                   threshold=config.wait_threshold,
+                                   min_change=config.wait_min_change,
+                                   max_messages=config.wait_max_messages, in_queue=True):
+        return
+    kind = "wait_update" if sent else "wait_estimate"
+    try:
+        body = render_sms(kind, {"company": config.company, "position": position,
+                                 "wait": estimate.phrase})
+    except SmsError as exc:
+        s.calllog.add_events(session.call_sid, [{"at": s.clock(), "node": session.node,
+                                                 "kind": "sms_error", "data": {"error": str(exc)}}])
+        return
+    if s.outbox.send(kind=kind, to=session.caller, body=body, call_sid=session.call_sid):
+        session.queue["sms"] = [*sent, estimate.seconds]
+        s.calllog.add_events(session.call_sid, [{"at": s.clock(), "node": session.node,
+                                                 "kind": "sms_queued",
+                                                 "data": {"kind": kind, "body": body}}])
+
+
+def survey_text(s: Any, session: Session, duration: int | None, now: dt.datetime) -> None:
+    """One survey after a completed call, unless the number was surveyed in the last
+    `survey_every_days` (however it is formatted, whichever process asks), opted out, or the
+    call was too short to judge."""
+    config = s.config.sms
+    if not (config.surveys and s.outbox.configured):
+        return
+    number = normalise(session.caller, config.default_region)
+    if number is None:
+        return
+    if not survey_due(s.sms_store.last_surveyed(number), now, duration,
+                      every_days=config.survey_every_days,
+                      min_call_seconds=config.survey_min_call_seconds,
+                      opted_out=s.sms_store.opted_out(number)):
+        return
+    gate = f"{s.config.redis.key_prefix}sms:surveyed:{number}"
+    if not s.redis.set(gate, session.call_sid, nx=True, ex=config.survey_every_days * 86400):
+        return  # another process is surveying this number for another call right now
+    if not s.sms_store.start_survey(number, session.call_sid, now):
+        return
+    body = render_sms("survey_question", {"company": config.company})
+    s.outbox.send(kind="survey_question", to=number, body=body, call_sid=session.call_sid)
