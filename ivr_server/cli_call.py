@@ -55,7 +55,8 @@ def find_token(config: Config, token: str | None) -> str:
                    "[default: PUBLIC_BASE_URL, else --url]")
 @click.option("--from", "from_", default="+14155550100", show_default=True,
               help="the caller's number")
-@click.option("--to", default=None, help="the number called [default: the first configured]")
+@click.option("--to", default=None,
+              help="the number called [default: one mapped to the default flow]")
 @click.option("--script", "script", type=click.Path(exists=True, dir_okay=False), default=None,
               help="YAML list of steps (hear, press, silence, ...) to run instead of a person")
 @click.option("--token", default=None, help="auth token to sign with [default: from config]")
@@ -81,7 +82,9 @@ def call_command(obj: object, url: str | None, public_url: str | None, from_: st
     host = config.server.host if config.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
     url = (url or f"http://{host}:{config.server.port}").rstrip("/")
     public = public_url or config.server.public_base_url or url
-    to = to or next(iter(config.flows.numbers), "+15005550006")
+    # By default the caller dials the default flow (a number mapped to it, if any).
+    to = to or next((n for n, f in config.flows.numbers.items() if f == config.flows.default),
+                    "+15005550006")
     auth_token = find_token(config, token)
     account_sid = account_sid or config.twilio.account_sid or DEFAULT_ACCOUNT_SID
     recordings = RecordingsServer(account_sid, auth_token, port=recordings_port)

@@ -200,6 +200,25 @@ def test_ivr_call_interactive_waits_on_hold_until_an_agent_takes_the_call(
     assert "ended: completed" in out
 
 
+def test_ivr_call_dials_the_default_flow_when_other_numbers_are_mapped(
+        config: Config, clock) -> None:  # noqa: ANN001
+    from ivr_server import create_app
+
+    mapped = config.with_section("flows", numbers={"+15005550010": "agents",
+                                                   "+15005550011": config.flows.default},
+                                 settings=config.flows.settings)
+    server = make_server("127.0.0.1", 0, create_app(mapped, clock=clock), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = CliRunner().invoke(call_command, [
+            "--url", f"http://127.0.0.1:{server.server_port}", "--from", "+14155550199"],
+            obj=mapped, input="h\n")
+    finally:
+        server.shutdown()
+    assert result.exit_code == 0, result.output
+    assert "Thanks for calling Acme." in result.output
+
+
 def test_ivr_call_signs_with_the_generated_local_token(config: Config, tmp_path: Path) -> None:
     from ivr_server.cli_call import find_token
 
