@@ -31,6 +31,7 @@ from .nodes import (
     TransferNode,
 )
 from .schema_base import NODE_NAME, FieldProblem, NodeBase, SpeechMode, Strict
+from .templates import check_template
 
 Node = Annotated[
     SayNode | PlayNode | MenuNode | CollectNode | SwitchNode | SetNode | HttpNode | SplitNode
@@ -64,7 +65,19 @@ class FlowModel(Strict):
     start: str
     hours: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
     holidays: list[Holiday] = Field(default_factory=list)
+    # Texts this flow's callers get, by name (wait_estimate, wait_update, survey_question,
+    # ...), in the flow's language; they override [sms.templates] and the defaults.
+    sms_templates: dict[str, str] = Field(default_factory=dict)
     nodes: dict[str, Node]
+
+    @field_validator("sms_templates")
+    @classmethod
+    def _sms_templates_parse(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, text in v.items():
+            problem = check_template(text)
+            if problem:
+                raise FieldProblem(f"sms template {name!r}: {problem}", name)
+        return v
 
     @field_validator("holidays", mode="before")
     @classmethod

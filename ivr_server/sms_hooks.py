@@ -22,6 +22,7 @@ from sms.numbers import normalise
 from sms.templates import render_sms
 
 from .signature import is_signed
+from .sms_triggers import templates
 
 log = logging.getLogger("ivr_server.sms_hooks")
 bp = Blueprint("sms", __name__, url_prefix="/sms")
@@ -121,7 +122,9 @@ def _leave_queue_for_callback(s: Any, call_sid: str | None, now: dt.datetime) ->
 
 def _record_reply(s: Any, template: str, number: str, call_sid: str | None,
                   now: dt.datetime) -> str:
-    text = render_sms(template, {"company": s.config.sms.company})
+    session = s.sessions.load(call_sid) if call_sid else None
+    text = render_sms(template, {"company": s.config.sms.company},
+                      templates=templates(s, session))
     s.sms_store.add_message(direction="outbound", kind=template, to_number=number,
                             from_number=s.config.sms.from_number or "reply", body=text,
                             status="replied", at=now, call_sid=call_sid)

@@ -14,7 +14,18 @@ from flows.session import Session
 from sms.errors import SmsError
 from sms.numbers import normalise
 from sms.policy import should_send_wait_update, survey_due
-from sms.templates import render_sms
+from sms.templates import DEFAULT_TEMPLATES, render_sms
+
+
+def templates(s: Any, session: Session | None) -> dict[str, str]:
+    """The defaults, then [sms.templates] from config, then the caller's flow's own."""
+    own: dict[str, str] = {}
+    if session is not None:
+        try:
+            own = s.registry.version(session.flow, session.version).model.sms_templates
+        except Exception:  # noqa: BLE001 - a flow that cannot load keeps the defaults
+            own = {}
+    return {**DEFAULT_TEMPLATES, **s.config.sms.templates, **own}
 
 
 def wait_text(s: Any, session: Session, position: int, estimate: WaitEstimate | None) -> None:
@@ -32,7 +43,7 @@ def wait_text(s: Any, session: Session, position: int, estimate: WaitEstimate | 
     kind = "wait_update" if sent else "wait_estimate"
     try:
         body = render_sms(kind, {"company": config.company, "position": position,
-                                 "wait": estimate.phrase})
+                                 "wait": estimate.phrase}, templates=templates(s, session))
     except SmsError as exc:
         s.calllog.add_events(session.call_sid, [{"at": s.clock(), "node": session.node,
                                                  "kind": "sms_error", "data": {"error": str(exc)}}])
@@ -59,10 +70,16 @@ def survey_text(s: Any, session: Session, duration: int | None, now: dt.datetime
                       min_call_seconds=config.survey_min_call_seconds,
                       opted_out=s.sms_store.opted_out(number)):
         return
+    try:
+        body = render_sms("survey_question", {"company": config.company},
+                          templates=templates(s, session))
+    except SmsError as exc:
+        s.calllog.add_events(session.call_sid, [{"at": now, "node": None, "kind": "sms_error",
+                                                 "data": {"error": str(exc)}}])
+        return
     gate = f"{s.config.redis.key_prefix}sms:surveyed:{number}"
     if not s.redis.set(gate, session.call_sid, nx=True, ex=config.survey_every_days * 86400):
         return  # another process is surveying this number for another call right now
     if not s.sms_store.start_survey(number, session.call_sid, now):
         return
-    body = render_sms("survey_question", {"company": config.company})
     s.outbox.send(kind="survey_question", to=number, body=body, call_sid=session.call_sid)

@@ -159,3 +159,26 @@ def test_surveys_wait_thirty_days(sms_app, clock):
     call = queued(sms_app, clock, number)
     call.taken_by_agent(120)
     assert [m.kind for m in texts(sms_app, call)][-1] == "survey_question"
+
+
+def test_a_flow_writes_its_own_texts_and_a_text_too_long_is_not_sent(config, clock, flows_dir):
+    own = QUEUE_FLOW.replace("start: menu\n", "start: menu\nsms_templates:\n"
+                             "  wait_estimate: \"{{ company }}: {{ position }}. en fila, "
+                             "espera {{ wait }}.\"\n")
+    (flows_dir / "queued.yaml").write_text(own)
+    cfg = (config.with_section("flows", directory=str(flows_dir), reload_interval=0.0,
+                               numbers={CALLERS: "queued"}, settings=config.flows.settings)
+           .with_section("sms", from_number="+15005550006", company="Acme", wait_threshold=60,
+                         templates={"survey_question": "x" * 400}))
+    app = create_app(cfg, clock=clock)
+    app.extensions["ivr"].queues.set_agents("support", 1, OPEN_HOURS.timestamp() - 4000)
+    seed_history(app.extensions["ivr"].queues)
+    for i in range(5):
+        app.extensions["ivr"].queues.arrive("support", f"CAq{i}", OPEN_HOURS.timestamp() - 50)
+    call = queued(app, clock, caller_number())
+    [first] = texts(app, call)
+    assert first.body.startswith("Acme: 1. en fila, espera about")
+    call.taken_by_agent(120)
+    assert "survey_question" not in [m.kind for m in texts(app, call)]
+    errors = [e for e in call_events(app, call.call_sid) if e.kind == "sms_error"]
+    assert errors and "segments" in errors[0].data["error"]
