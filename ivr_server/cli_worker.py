@@ -14,11 +14,13 @@ import click
 from .config import Config
 
 
-def job_context(config: Config):  # noqa: ANN201 - sms_jobs.JobContext
+def job_context(config: Config, redis_url: str):  # noqa: ANN201 - sms_jobs.JobContext
     """What jobs need, made once per worker process from the config."""
     from . import auth_token
     from .clock import system_clock
     from .db import make_engine, make_session_factory
+    from .redis_conn import connect
+    from .sessions import SessionStore
     from .sms_jobs import JobContext
     from .sms_store import SmsStore
     from .twilio_rest import TwilioRest
@@ -28,9 +30,17 @@ def job_context(config: Config):  # noqa: ANN201 - sms_jobs.JobContext
         rest = TwilioRest(config.twilio.account_sid, auth_token(config),
                           config.twilio.api_base_url)
     base = config.server.public_base_url.rstrip("/")
+    sessions = SessionStore(connect(redis_url), config.redis.key_prefix,
+                            config.redis.session_ttl)
+
+    def still_queued(call_sid: str) -> bool:
+        session = sessions.load(call_sid)
+        return bool(session and not session.done and session.queue.get("name")
+                    and not session.queue.get("leaving"))
+
     return JobContext(SmsStore(make_session_factory(make_engine(config.database_url))), rest,
                       config.sms, system_clock,
-                      f"{base}/sms/status" if base else None)
+                      f"{base}/sms/status" if base else None, still_queued)
 
 
 @click.command("worker")
@@ -48,7 +58,7 @@ def worker_command(config: Config, burst: bool) -> None:
     if url is None:
         raise click.ClickException("no Redis: set REDIS_URL, or start `ivr serve` first")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    use_context(job_context(config))
+    use_context(job_context(config, url))
     jobs = connect(url, decode=False)
     Worker([Queue(QUEUE_NAME, connection=jobs)], connection=jobs).work(
         burst=burst, with_scheduler=True)

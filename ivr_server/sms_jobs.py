@@ -19,6 +19,7 @@ from .twilio_rest import TwilioRest, TwilioRestError
 
 log = logging.getLogger("ivr_server.sms_jobs")
 UNSUBSCRIBED = 21610
+WAIT_KINDS = ("wait_estimate", "wait_update")
 
 
 class TemporaryFailure(RuntimeError):
@@ -32,6 +33,8 @@ class JobContext:
     config: SmsConfig
     clock: Callable[[], datetime]
     status_callback: str | None = None
+    # call sid -> still waiting in a queue? (a wait text is dropped once the caller left)
+    still_queued: Callable[[str], bool] | None = None
 
 
 _context: JobContext | None = None
@@ -51,6 +54,11 @@ def deliver(message_id: int) -> str:
     message = ctx.store.message(message_id)
     if message is None or message.status not in ("queued", "retrying"):
         return "skipped"  # already sent (a retried job) or gone
+    if message.kind in WAIT_KINDS and message.call_sid and ctx.still_queued is not None \
+            and not ctx.still_queued(message.call_sid):
+        ctx.store.update_message(message_id, status="refused", at=ctx.clock(),
+                                 error="the caller left the queue before it was sent")
+        return "refused"
     if ctx.store.opted_out(message.to_number):  # honoured before every send
         ctx.store.update_message(message_id, status="refused", at=ctx.clock(),
                                  error="opted out")

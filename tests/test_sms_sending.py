@@ -52,10 +52,11 @@ def outbox(redis_client, store: SmsStore, config: SmsConfig = SENDER) -> SmsOutb
     return SmsOutbox(redis_client, store, config, lambda: NOW, queue_name=f"test-sms-{new_sid('')}")
 
 
-def work(box: SmsOutbox, store: SmsStore, api_url: str, config: SmsConfig = SENDER) -> None:
+def work(box: SmsOutbox, store: SmsStore, api_url: str, config: SmsConfig = SENDER,
+         still_queued=None) -> None:  # noqa: ANN001
     """What `ivr worker` does, in this process, until the queue is empty."""
     use_context(JobContext(store, TwilioRest(ACCOUNT, TOKEN, api_base_url=api_url), config,
-                           lambda: NOW, "https://ivr.example.test/sms/status"))
+                           lambda: NOW, "https://ivr.example.test/sms/status", still_queued))
     try:
         SimpleWorker([box.queue], connection=box.queue.connection).work(burst=True)
     finally:
@@ -163,3 +164,15 @@ def test_ivr_worker_sends_what_the_web_side_queued(redis_client, store, api, red
     assert result.exit_code == 0, result.output
     assert store.message(message).status == "sent", result.output
     assert api.last().fields["Body"] == "Worker test."
+
+
+def test_a_wait_text_is_dropped_if_the_caller_left_the_queue_before_it_went(
+        redis_client, store, api):
+    box = outbox(redis_client, store)
+    left, waiting = new_sid("CA"), new_sid("CA")
+    gone = box.send(kind="wait_estimate", to=MOBILE, body="Gone.", call_sid=left)
+    kept = box.send(kind="wait_update", to=MOBILE, body="Still here.", call_sid=waiting)
+    work(box, store, api.base_url, still_queued=lambda sid: sid == waiting)
+    assert store.message(gone).status == "refused"
+    assert store.message(kept).status == "sent"
+    assert [r.fields["Body"] for r in api.requests] == ["Still here."]
