@@ -132,6 +132,7 @@ class SmsConfig:
     retry_intervals: str = "10,60,300"
     keyword_replies: bool = True
     surveys: bool = True
+    allow_voip: bool = False
     templates: dict[str, str] = field(default_factory=dict)
 
 

@@ -48,7 +48,8 @@ class SmsOutbox:
         now = self.clock()
         sender = self.config.from_number or self.config.messaging_service_sid
         try:
-            number = textable(to, self.config.default_region)
+            number = textable(to, self.config.default_region,
+                              allow_voip=self.config.allow_voip)
         except NotTextable as exc:
             log.info("sms %s for call %s not sent: %s", kind, call_sid or "-", exc)
             return None

@@ -176,3 +176,12 @@ def test_a_wait_text_is_dropped_if_the_caller_left_the_queue_before_it_went(
     assert store.message(gone).status == "refused"
     assert store.message(kept).status == "sent"
     assert [r.fields["Body"] for r in api.requests] == ["Still here."]
+
+
+def test_voip_numbers_are_texted_only_when_allowed(redis_client, store):
+    voip = phonenumbers.format_number(phonenumbers.example_number_for_type(
+        "GB", phonenumbers.PhoneNumberType.VOIP), phonenumbers.PhoneNumberFormat.E164)
+    assert outbox(redis_client, store).send(kind="wait_estimate", to=voip, body="x") is None
+    allowed = SmsConfig(from_number="+15005550006", allow_voip=True)
+    assert outbox(redis_client, store, allowed).send(kind="wait_estimate", to=voip,
+                                                     body="x") is not None
