@@ -24,6 +24,7 @@ from flask_sock import ConnectionClosed, Sock
 from flows.session import Session
 from speech.streaming import StreamingRecognizer, Utterance
 
+from .signature import http_url
 from .twilio_rest import TwilioRestError
 from .voice import bp, listening
 
@@ -54,7 +55,7 @@ def _public_base() -> str:
     base = current_app.extensions["ivr"].config.server.public_base_url
     if base:
         return base.rstrip("/")
-    return request.host_url.rstrip("/").replace("ws://", "http://").replace("wss://", "https://")
+    return http_url(request.host_url.rstrip("/"))
 
 
 def _listen(ws: Any, s: Any, public_base: str) -> None:

@@ -15,7 +15,7 @@ import logging
 
 from flask import request
 
-from flows.events import QueueLeft, QueueWaiting, Repeat
+from flows.events import QueueLeft, QueueWaiting, Repeat, WaitEstimate
 from flows.session import Session
 
 from . import twiml
@@ -62,19 +62,19 @@ def _wait() -> str:
     waited = _int("QueueTime")
     position = max(1, _int("QueuePosition"))
     s.queues.expire_stale(queue, now.timestamp())  # callers whose end was never reported
-    if s.queues.arrive(queue, session.call_sid, now.timestamp() - waited):
-        _joined(session, queue, now.timestamp())
+    joined = s.queues.arrive(queue, session.call_sid, now.timestamp() - waited)
     estimate = s.estimates.remaining(queue, session.call_sid, now.timestamp())
+    if joined:
+        _joined(session, queue, now.timestamp(), estimate)
     wait_text(s, session, position, estimate)
     event = QueueWaiting(position=position, waited=float(waited),
                          size=_int("CurrentQueueSize") or position, estimate=estimate)
     return _advance(session, event, now)
 
 
-def _joined(session: Session, queue: str, ts: float) -> None:
+def _joined(session: Session, queue: str, ts: float, estimate: WaitEstimate | None) -> None:
     """The prediction a caller got when they joined, kept to compare with their real wait."""
     s = services()
-    estimate = s.estimates.remaining(queue, session.call_sid, ts)
     predicted = {"wait": round(estimate.seconds), "p10": round(estimate.p10),
                  "p90": round(estimate.p90)} if estimate else None
     session.queue["joined_at"] = ts

@@ -60,12 +60,21 @@ def _toggle_port(url: str) -> str | None:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def websocket_url(url: str) -> str:
+    """The ws(s):// twin of an http(s):// URL (and the other way round with `http_url`)."""
+    return url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+
+
+def http_url(url: str) -> str:
+    return url.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
+
+
 def public_url(request: Request, public_base_url: str, *, websocket: bool = False) -> str:
     """The URL Twilio requested. With a proxy trusted, ProxyFix has already fixed scheme/host."""
     query = request.query_string.decode("latin-1")
     base = public_base_url.rstrip("/") if public_base_url else request.host_url.rstrip("/")
     if websocket:  # ws(s)://, whatever scheme the handshake arrived on behind a proxy
-        base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        base = websocket_url(base)
     path = request.script_root + request.path
     return f"{base}{path}" + (f"?{query}" if query else "")
 

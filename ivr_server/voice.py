@@ -23,7 +23,7 @@ from flows.session import Session, new_session
 
 from . import twiml
 from .agent_brief import brief_agents
-from .signature import is_signed
+from .signature import is_signed, websocket_url
 from .sms_triggers import survey_text
 
 log = logging.getLogger("ivr_server.voice")
@@ -252,8 +252,7 @@ def _listening() -> twiml.Listening | None:
     base = s.config.server.public_base_url.rstrip("/") or request.host_url.rstrip("/")
     return twiml.Listening(
         digits=s.speech.digits_language is not None,
-        stream_url=base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-        + bp.url_prefix + "/stream",
+        stream_url=websocket_url(base) + bp.url_prefix + "/stream",
         max_recording_seconds=s.config.speech.max_recording_seconds)
 
 
