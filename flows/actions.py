@@ -77,6 +77,28 @@ class Leave:
 
 
 @dataclass(frozen=True)
+class HoldOffer:
+    """While on hold, listen for `key` (a call back instead of waiting) as the prompts play;
+    the key comes back for `node` at `turn` as DigitsEntered."""
+
+    node: str
+    turn: int
+    key: str
+    prompts: tuple[Say | Play | Pause, ...]
+
+
+@dataclass(frozen=True)
+class BookCallback:
+    """Book a call back; the edge answers with CallbackBooked before rendering anything."""
+
+    node: str
+    queue: str
+    number: str
+    reason: str
+    context: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Hangup:
     pass
 
@@ -103,4 +125,5 @@ class Log:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-Action = Say | Play | Pause | Gather | Dial | Enqueue | Leave | Hangup | HttpRequest | Log
+Action = (Say | Play | Pause | Gather | Dial | Enqueue | Leave | HoldOffer | BookCallback
+          | Hangup | HttpRequest | Log)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from . import actions
 from .errors import FlowRuntimeError
 from .events import (
+    CallbackBooked,
     DigitsEntered,
     LookupDone,
     NoInput,
@@ -21,6 +22,7 @@ from .events import (
 from .nodes import (
     AgentLineNode,
     Announce,
+    CallbackNode,
     CollectNode,
     EnqueueNode,
     HttpNode,
@@ -174,7 +176,62 @@ class Answers:
         if not any(isinstance(a, actions.Say | actions.Play) for a in hold) \
                 and seconds < MIN_HOLD_SECONDS:
             hold.append(actions.Pause(MIN_HOLD_SECONDS - seconds))
+        if node.offer_callback is not None and node.callback and \
+                _offer_due(node, queue, event):
+            self.offer_callback(name, node, event, hold)
+            return
         self.out.extend(hold)
+
+    def offer_callback(self, name: str, node: EnqueueNode, event: QueueWaiting,
+                       hold: list[act.Action]) -> None:
+        """The key works all through the hold music once offered; the offer itself is
+        spoken again only every `every` seconds."""
+        offer = node.offer_callback
+        assert offer is not None
+        queue = self.session.queue
+        said: list[act.Action] = []
+        last = queue.get("offered_at")
+        if last is None or event.waited - last >= offer.every:
+            try:
+                text = render(offer.say, {**self.context(), "key": offer.key})
+            except TemplateError as exc:
+                raise FlowRuntimeError(self.flow.name, name, f"offer_callback.say: {exc}",
+                                       self.flow.line_of(name, "offer_callback", "say")) \
+                    from None
+            said = [actions.Say(text, self.flow.model.voice, self.flow.model.language)]
+            if last is None:
+                self.log("callback_offered", name, waited=round(event.waited), text=text)
+            queue["offered_at"] = event.waited
+        prompts = tuple(a for a in said + hold
+                        if isinstance(a, actions.Say | actions.Play | actions.Pause))
+        self.out.append(actions.HoldOffer(node=name, turn=self.session.turn, key=offer.key,
+                                          prompts=prompts))
+
+    def queue_key(self, name: str, node: EnqueueNode, event: DigitsEntered) -> None:
+        """A key pressed on hold: the call-back key takes the caller out of the queue to
+        book it (keeping their place); any other key changes nothing."""
+        offer = node.offer_callback
+        if offer is None or not node.callback or event.digits[:1] != offer.key:
+            self.log("ignored_input", name, digits=event.digits[:4])
+            return
+        self.session.queue["leaving"] = "callback"
+        self.log("callback_accepted", name, key=offer.key)
+        self.out.append(actions.Leave())
+
+    def callback_booked(self, name: str, node: CallbackNode, event: CallbackBooked) -> None:
+        if not event.ok:
+            self.log("callback_refused", name, error=event.error)
+            self.route(name, node.fallback, f"no call back: {event.error}")
+            return
+        self.session.callback = {**self.session.callback, "when": event.when,
+                                 "merged": event.merged}
+        self.log("callback_booked", name, when=event.when, merged=event.merged)
+        self.out.extend(self.prompts(name, node.say))
+        self.session.outcome = "callback"
+        if node.next:
+            self.route(name, node.next, "call back booked")
+        else:
+            self.finish()
 
     def announce(self, name: str, announce: Announce, event: QueueWaiting) -> None:
         estimate = event.estimate
@@ -253,3 +310,18 @@ def _announce_due(announce: Announce, queue: dict[str, Any], event: QueueWaiting
     if now is None or last is None:
         return now is not None
     return abs(now.seconds - last) >= announce.min_change
+
+
+def _offer_due(node: EnqueueNode, queue: dict[str, Any], event: QueueWaiting) -> bool:
+    """Once offered, always listening; before, when waited long enough or the estimate is."""
+    offer = node.offer_callback
+    if offer is None:
+        return False
+    if queue.get("offered_at") is not None:
+        return True
+    if offer.after is None and offer.above is None:
+        return True
+    long_wait = offer.after is not None and event.waited >= offer.after
+    long_estimate = offer.above is not None and event.estimate is not None \
+        and event.estimate.seconds > offer.above
+    return long_wait or long_estimate

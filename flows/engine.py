@@ -12,6 +12,7 @@ from . import hours
 from .answers import Answers
 from .errors import FlowRuntimeError
 from .events import (
+    CallbackBooked,
     CallStarted,
     DigitsEntered,
     Event,
@@ -26,6 +27,7 @@ from .events import (
 from .loader import Flow
 from .nodes import (
     AgentLineNode,
+    CallbackNode,
     CollectNode,
     EnqueueNode,
     HangupNode,
@@ -38,6 +40,7 @@ from .nodes import (
     SwitchNode,
     TransferNode,
 )
+from .schema import CallbackBranch
 from .schema_base import Prompt
 from .templates import TemplateError, evaluate, render, render_value
 
@@ -70,6 +73,9 @@ class _Run(Answers):
             s.settings = dict(event.settings)
             self.log("call_started", None, flow=self.flow.name, version=self.flow.version,
                      previous_calls=event.previous_calls)
+            if event.callback is not None:
+                self.callback_answered(event)
+                return
             self.run_from(self.flow.model.start)
             return
         node_name = s.node
@@ -96,6 +102,10 @@ class _Run(Answers):
             self.queue_waiting(node_name, node, event)
         elif isinstance(event, QueueLeft) and isinstance(node, EnqueueNode):
             self.queue_left(node_name, node, event)
+        elif isinstance(event, DigitsEntered) and isinstance(node, EnqueueNode):
+            self.queue_key(node_name, node, event)
+        elif isinstance(event, CallbackBooked) and isinstance(node, CallbackNode):
+            self.callback_booked(node_name, node, event)
         else:
             # Input that does not fit the waiting node (out of order): ask again, count nothing.
             self.log("ignored_input", node_name, event=type(event).__name__)
@@ -259,6 +269,34 @@ class _Run(Answers):
                                  kind="queue", timeout=node.timeout, whisper=False))
         self.log("agent_line", name, queue=node.queue)
 
+    def node_callback(self, name: str, node: CallbackNode, pending: list[act.Action]) -> None:
+        self.emit(pending)
+        queue = node.queue or self.session.queue.get("name")
+        if not queue:
+            self.route(name, node.fallback, "no queue to be called back for")
+            return
+        self.session.node = name
+        reason = "offer" if self.session.queue.get("leaving") == "callback" else "flow"
+        self.out.append(act.BookCallback(
+            node=name, queue=queue, number=self.text(name, node.number, "number"),
+            reason=reason, context=dict(self.session.queue.get("context") or {})
+            or self.agent_context(name, None)))
+
+    def callback_answered(self, event: CallStarted) -> None:
+        """We called them back: a person hears the flow's callback branch; a machine gets
+        the message and the call ends."""
+        s, branch = self.session, self.flow.model.callbacks
+        s.callback = dict(event.callback or {})
+        self.log("callback_call", None, callback=s.callback.get("id"), machine=event.machine)
+        if event.machine:
+            text = branch.voicemail if branch else CallbackBranch.model_fields[
+                "voicemail"].default
+            self.say_text(self.text(branch.start if branch else "-", text, "voicemail"))
+            s.outcome = "closed"
+            self.finish()
+            return
+        self.run_from(branch.start if branch else self.flow.model.start)
+
     def agent_context(self, name: str, declared: dict[str, str] | None) -> dict[str, str]:
         """What the caller already said, so the agent never asks again."""
         if declared is None:
@@ -334,6 +372,7 @@ class _Run(Answers):
             "call": {"sid": s.call_sid, "to": s.called, "choices": list(s.choices),
                      "tags": dict(s.tags)},
             "settings": s.settings,
+            "callback": s.callback,
             "now": local,
             "weekday": ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()],
             "in_hours": lambda hours_name: hours.in_hours(model, hours_name, now),

@@ -12,6 +12,8 @@ class CallStarted:
 
     previous_calls: int | None = 0  # None: not counted (the flow never asks)
     settings: dict[str, Any] = field(default_factory=dict)  # deployment values, e.g. crm_url
+    callback: dict[str, Any] | None = None  # we called them back: the request, its context
+    machine: bool = False  # ... and an answering machine picked up
 
 
 @dataclass(frozen=True)
@@ -97,5 +99,15 @@ class QueueLeft:
     waited: float = 0.0
 
 
+@dataclass(frozen=True)
+class CallbackBooked:
+    """The edge booked the call back a callback node asked for (or could not, and why)."""
+
+    ok: bool
+    when: str = ""  # "in about 20 minutes", "tomorrow after 9 AM"
+    merged: bool = False  # they already had one for this queue: it keeps its place
+    error: str | None = None
+
+
 Event = (CallStarted | DigitsEntered | SpeechHeard | NoInput | Repeat | LookupDone
-         | TransferEnded | QueueWaiting | QueueLeft)
+         | TransferEnded | QueueWaiting | QueueLeft | CallbackBooked)

@@ -30,6 +30,13 @@ def lint(model: FlowModel, lines: dict[Path, int], filename: str) -> list[Proble
             if target not in nodes:
                 report(_field_loc(name, node, field), f"node {name!r} {field} goes to unknown node "
                                                 f"{target!r}")
+    if model.callbacks is not None and model.callbacks.start not in nodes:
+        report(("callbacks", "start"),
+               f"callbacks start node {model.callbacks.start!r} is not defined")
+    for name, node in nodes.items():
+        if getattr(node, "offer_callback", None) is not None and not node.callback:  # type: ignore[attr-defined]
+            report(("nodes", name, "offer_callback"), f"node {name!r} offers a call back but "
+                   "has no `callback` node to book it")
     if model.human and not TARGET.match(model.human):
         report(("human",), f"human {model.human!r} is not an E.164 number, sip: or client: target")
     _reachability(model, nodes, report)
@@ -60,7 +67,9 @@ def _reachability(model: FlowModel, nodes: dict[str, NodeBase], report) -> None:
     if model.start not in nodes:
         return
     edges = graph_edges(nodes)
-    seen = _reachable_from([model.start], edges)
+    starts = [model.start] + ([model.callbacks.start] if model.callbacks is not None
+                              and model.callbacks.start in nodes else [])
+    seen = _reachable_from(starts, edges)
     for name in nodes:
         if name not in seen:
             report(("nodes", name), f"node {name!r} is unreachable from start {model.start!r}",

@@ -256,6 +256,20 @@ class Announce(Strict):
         description="repeat only when the estimate moved this many seconds or the place changed")
 
 
+class CallbackOffer(Strict):
+    """Offered on hold: press a key to be called back and keep your place in line."""
+
+    after: int | None = Field(default=None, ge=0, le=7200,
+                              description="offer once the caller has waited this long")
+    above: int | None = Field(default=None, ge=0, le=7200,
+                              description="or once their estimate is longer than this")
+    key: str = Field(default="1", pattern=r"^[0-9*#]$")
+    say: str = ("Press {{ key }} to be called back when it is your turn, without losing your "
+                "place in line.")
+    every: int = Field(default=120, ge=30, le=900,
+                       description="seconds between spoken offers (the key works all along)")
+
+
 class EnqueueNode(NodeBase):
     """Wait for an agent in a named queue, told where you stand and how long it will take."""
 
@@ -272,6 +286,10 @@ class EnqueueNode(NodeBase):
     fallback: str = Field(description="queue full, error, or waited max_wait")
     callback: str | None = Field(
         default=None, description="where a caller who asked for a call back goes (else fallback)")
+    offer_callback: CallbackOffer | None = None
+    abandon_callback: int | None = Field(
+        default=None, ge=0, le=7200,
+        description="a caller who hangs up after waiting this long is called back")
 
     @field_validator("say", "hold", mode="before")
     @classmethod
@@ -296,6 +314,30 @@ class AgentLineNode(NodeBase):
                          description="seconds to wait for a caller when nobody is waiting")
     next: str | None = Field(default=None, description="after each call, e.g. take the next one")
     fallback: str | None = Field(default=None, description="nobody called within the timeout")
+
+    @field_validator("say", mode="before")
+    @classmethod
+    def _as_prompts(cls, v: Any) -> Any:
+        return _prompts(v)
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [(f, t) for f, t in (("next", self.next), ("fallback", self.fallback)) if t]
+
+    def waits_for_caller(self) -> bool:
+        return True
+
+
+class CallbackNode(NodeBase):
+    """Book a call back (to `number`, by default the caller's) for `queue`; `say` can tell
+    them when ({{ callback.when }}). A number that cannot be called goes to fallback."""
+
+    type: Literal["callback"]
+    queue: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$",
+                              description="default: the queue the caller just left")
+    number: str = "{{ caller.number }}"
+    say: Prompts = Field(default_factory=list)
+    next: str | None = Field(default=None, description="after booking; default: hang up")
+    fallback: str = Field(description="the number cannot be called back, or no queue")
 
     @field_validator("say", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from pydantic import (
 from .days import expand_days, range_ok
 from .nodes import (
     AgentLineNode,
+    CallbackNode,
     CollectNode,
     EnqueueNode,
     HangupNode,
@@ -35,16 +36,33 @@ from .templates import check_template
 
 Node = Annotated[
     SayNode | PlayNode | MenuNode | CollectNode | SwitchNode | SetNode | HttpNode | SplitNode
-    | TransferNode | HangupNode | EnqueueNode | AgentLineNode,
+    | TransferNode | HangupNode | EnqueueNode | AgentLineNode | CallbackNode,
     Field(discriminator="type"),
 ]
 NODE_MODELS: dict[str, type[NodeBase]] = {
     m.model_fields["type"].annotation.__args__[0]: m  # type: ignore[union-attr]
     for m in (SayNode, PlayNode, MenuNode, CollectNode, SwitchNode, SetNode, HttpNode, SplitNode,
-              TransferNode, HangupNode, EnqueueNode, AgentLineNode)
+              TransferNode, HangupNode, EnqueueNode, AgentLineNode, CallbackNode)
 }
 HUMAN_NODE_TYPES = {"transfer", "enqueue"}
 
+
+
+class CallbackBranch(Strict):
+    """What runs when we call someone back: `start` for a person; for an answering machine
+    the `voicemail` message is left (after the beep) and the call ends."""
+
+    start: str
+    voicemail: str = ("Hello, this is {{ settings.company or 'us' }} returning your call. "
+                      "We are sorry we missed you. Please call us back at your convenience.")
+
+    @field_validator("voicemail")
+    @classmethod
+    def _voicemail_parses(cls, v: str) -> str:
+        problem = check_template(v)
+        if problem:
+            raise ValueError(f"voicemail: {problem}")
+        return v
 
 
 class Holiday(Strict):
@@ -68,6 +86,8 @@ class FlowModel(Strict):
     # Texts this flow's callers get, by name (wait_estimate, wait_update, survey_question,
     # ...), in the flow's language; they override [sms.templates] and the defaults.
     sms_templates: dict[str, str] = Field(default_factory=dict)
+    # When this flow calls someone back (callbacks/), where the returned call starts.
+    callbacks: CallbackBranch | None = None
     nodes: dict[str, Node]
 
     @field_validator("sms_templates")

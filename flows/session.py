@@ -26,13 +26,15 @@ class Session:
     previous_calls: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
     queue: dict[str, Any] = field(default_factory=dict)  # the queue being waited in, announced
+    callback: dict[str, Any] = field(default_factory=dict)  # booked, or this call is one
     outcome: str | None = None
     done: bool = False
 
     def copy(self) -> Session:
         """A copy the engine may change; cheaper than deepcopy on every webhook."""
         return replace(self, vars=copy.deepcopy(self.vars), choices=list(self.choices),
-                       tags=dict(self.tags), settings=dict(self.settings), queue=dict(self.queue))
+                       tags=dict(self.tags), settings=dict(self.settings), queue=dict(self.queue),
+                       callback=dict(self.callback))
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow on purpose: json.dumps walks the nested values; asdict would copy them all.

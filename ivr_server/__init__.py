@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 from flask import Flask
@@ -16,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from flows.actions import HttpRequest
 from flows.events import LookupDone
 
+from .callback_setup import callback_context
 from .calllog import CallLog
 from .calllog_writer import BacklogWriter
 from .clock import Clock, system_clock
@@ -58,6 +60,7 @@ class Services:
     outbox: SmsOutbox
     speech: SpeechInput | None = None  # None: no speech model configured, menus take keys
     rest: TwilioRest | None = None  # None: no account SID, so the server never calls Twilio
+    callbacks: Any = None  # callback_jobs.CallbackContext
 
     def start_background(self) -> None:
         """Start the call-log writer thread: once per server process (after any fork)."""
@@ -111,6 +114,9 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     )
     services.speech = speech_input(config)
     services.rest = twilio_rest(config)
+    services.callbacks = callback_context(config, _jobs_connection(redis_client),
+                                          session_factory, queues, services.rest,
+                                          services.clock)
     app.extensions["ivr"] = services
     services.registry.refresh(force=True)  # parse flows now, not on a caller's first request
     if config.twilio.dev_skip_signatures:
@@ -118,7 +124,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
                     "calls on this server. Never run it like this where Twilio can reach it.")
 
     # media_stream and queue_calls add their routes (/voice/stream, /voice/queue/...) to bp
-    from . import agents, media_stream, queue_calls, sms_hooks, voice  # noqa: F401
+    from . import agents, callback_calls, media_stream, queue_calls, sms_hooks, voice  # noqa: F401
 
     app.register_blueprint(voice.bp)
     app.register_blueprint(agents.bp)

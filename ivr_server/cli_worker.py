@@ -1,13 +1,15 @@
-"""`ivr worker`: the RQ worker that sends texts (and, later, places callbacks).
+"""`ivr worker`: the RQ worker that sends texts and places callbacks.
 
 It shares the web server's config: REDIS_URL (or the embedded Redis of a running `ivr
-serve`), the database, and Twilio's account. Retries wait in RQ's scheduler, which this
-worker runs too.
+serve`), the database, and Twilio's account. Retries and callbacks due later wait in RQ's
+scheduler, which this worker runs too. At start, and every `callbacks.reconcile_interval`
+seconds, it re-schedules from SQL whatever callback jobs Redis lost.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 
 import click
 
@@ -43,13 +45,42 @@ def job_context(config: Config, redis_url: str):  # noqa: ANN201 - sms_jobs.JobC
                       f"{base}/sms/status" if base else None, still_queued)
 
 
+def callback_job_context(config: Config, redis_url: str):  # noqa: ANN201 - CallbackContext
+    from . import twilio_rest  # the factory in __init__, not the module
+    from .callback_setup import callback_context
+    from .clock import system_clock
+    from .db import make_engine, make_session_factory
+    from .queue_state import QueueState
+    from .redis_conn import connect
+
+    return callback_context(config, connect(redis_url, decode=False),
+                            make_session_factory(make_engine(config.database_url)),
+                            QueueState(connect(redis_url), config.redis.key_prefix),
+                            twilio_rest(config), system_clock)
+
+
+def reconcile_every(context: object, interval: float, stop: threading.Event) -> None:
+    """The reconciler, now and then every `interval` seconds, until `stop` is set."""
+    from .callback_reconcile import reconcile
+
+    while True:
+        try:
+            reconcile(context)  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - a failed pass is retried at the next interval
+            logging.getLogger("ivr_server.worker").exception("callback reconcile failed")
+        if stop.wait(interval):
+            return
+
+
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="stop when the queues are empty")
 @click.pass_obj
 def worker_command(config: Config, burst: bool) -> None:
-    """Send queued texts (the web server only queues them)."""
+    """Send queued texts and place callbacks (the web server only queues them)."""
     from rq import Queue, Worker
 
+    from .callback_jobs import use_context as use_callback_context
+    from .callback_reconcile import reconcile
     from .redis_conn import connect, running_server_url
     from .sms_jobs import use_context
     from .sms_outbox import QUEUE_NAME
@@ -59,6 +90,17 @@ def worker_command(config: Config, burst: bool) -> None:
         raise click.ClickException("no Redis: set REDIS_URL, or start `ivr serve` first")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     use_context(job_context(config, url))
+    callbacks = callback_job_context(config, url)
+    use_callback_context(callbacks)
     jobs = connect(url, decode=False)
-    Worker([Queue(QUEUE_NAME, connection=jobs)], connection=jobs).work(
-        burst=burst, with_scheduler=True)
+    stop = threading.Event()
+    if burst:
+        reconcile(callbacks)
+    else:
+        threading.Thread(target=reconcile_every, daemon=True, name="callback-reconciler",
+                         args=(callbacks, config.callbacks.reconcile_interval, stop)).start()
+    try:
+        Worker([callbacks.callbacks.jobs.queue, Queue(QUEUE_NAME, connection=jobs)],
+               connection=jobs).work(burst=burst, with_scheduler=True)
+    finally:
+        stop.set()

@@ -33,6 +33,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TWILIO_SMS_FROM": ("sms", "from_number"),
     "TWILIO_MESSAGING_SERVICE_SID": ("sms", "messaging_service_sid"),
     "IVR_SMS_REGION": ("sms", "default_region"),
+    "IVR_CALLBACK_FROM": ("callbacks", "from_number"),
 }
 
 
@@ -146,6 +147,30 @@ class QueuesConfig:
 
 
 @dataclass(frozen=True)
+class CallbacksConfig:
+    """Calling people back: when they may be called, how often we try, and from where.
+
+    `queues` overrides any of the per-queue settings (time_zone, business_hours, holidays,
+    callee_hours, attempts, retry_delays, on_machine) for one queue by name."""
+
+    enabled: bool = True
+    from_number: str = ""
+    callee_hours: str = "08:00-21:00"
+    time_zone: str = "UTC"
+    business_hours: dict[str, str] = field(default_factory=dict)
+    holidays: str = ""
+    attempts: int = 3
+    retry_delays: str = "300,900"
+    on_machine: str = "stop"
+    ring_timeout: int = 25
+    dial_grace: int = 120
+    recheck_seconds: int = 10
+    reconcile_interval: int = 30
+    region: str = "US"
+    queues: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)
@@ -158,6 +183,7 @@ class Config:
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     queues: QueuesConfig = field(default_factory=QueuesConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:

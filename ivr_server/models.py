@@ -176,3 +176,40 @@ class SmsSurvey(Base):
     asked_at: Mapped[datetime] = mapped_column(default=utcnow)
     score: Mapped[int | None] = mapped_column(Integer)
     answered_at: Mapped[datetime | None]
+
+
+class CallbackRequest(Base):
+    """A promise to call someone back, durable across restarts; its state machine lives in
+    callbacks.states and every change is also an event in the original call's timeline.
+
+    `active_key` ("number|queue") is set while the request is active and NULL once final:
+    a unique column (NULLs never collide) makes "one active callback per number and queue"
+    hold across processes on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "callbacks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), index=True)  # E.164
+    queue: Mapped[str] = mapped_column(String(64))
+    active_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(String(20))  # offer, abandoned, sms
+    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)  # the original call
+    flow: Mapped[str | None] = mapped_column(String(100))
+    caller_id: Mapped[str | None] = mapped_column(String(64))  # the number the caller dialled
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    place_at: Mapped[datetime | None]  # when they joined the queue: their virtual place
+    predicted_at: Mapped[datetime | None]  # when they would have reached an agent
+    due_at: Mapped[datetime | None]  # the next time the job looks at it
+    seq: Mapped[int] = mapped_column(Integer, default=0)  # which scheduled job is current
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    dial_token: Mapped[str | None] = mapped_column(String(32))
+    dial_sid: Mapped[str | None] = mapped_column(String(64))
+    dial_started_at: Mapped[datetime | None]
+    last_outcome: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<CallbackRequest {self.id} {self.queue} {self.state}>"

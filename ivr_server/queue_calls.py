@@ -19,6 +19,7 @@ from flows.events import QueueLeft, QueueWaiting, Repeat, WaitEstimate
 from flows.session import Session
 
 from . import twiml
+from .callback_calls import book_on_abandon, line_moved, served
 from .sms_triggers import wait_text
 from .voice import _advance, _safely, _session, _stale, bp, services
 
@@ -99,6 +100,12 @@ def _result() -> str:
         s.queues.hangup(queue, session.call_sid, now.timestamp())
     else:
         s.queues.abandon(queue, session.call_sid, now.timestamp())
+    if result == "hangup":
+        book_on_abandon(s, session, waited, now)
+    if result == "bridged":  # with an agent: a callback asked for before is not needed
+        served(s, queue, session.call_sid, now)
+    else:
+        line_moved(s, queue)
     s.calllog.add_events(session.call_sid, [{
         "at": now, "node": session.node, "kind": "queue_result",
         "data": {"queue": queue, "result": result, "waited": waited,
@@ -117,6 +124,7 @@ def _connect() -> str:
         s.calllog.add_events(caller, [{
             "at": now, "node": None, "kind": "queue_answered",
             "data": {"queue": queue, "waited": _int("QueueTime"), "agent_call": agent}}])
+        served(s, queue, caller, now)
     briefed = s.queues.briefed(queue, agent) if queue and agent else None
     if briefed and briefed != caller:  # two agents raced: this one was told about another
         data = {"queue": queue, "agent_call": agent, "briefed_about": briefed,

@@ -17,10 +17,12 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
 
+from flows.actions import BookCallback
 from sms.keywords import classify
 from sms.numbers import normalise
 from sms.templates import render_sms
 
+from .callback_calls import book_for_call
 from .signature import is_signed
 from .sms_triggers import templates
 
@@ -88,6 +90,11 @@ def _act(s: Any, kind: str, value: Any, number: str, call_sid: str | None,
     """What the reply does; the name of the template to answer with, if any."""
     if kind == "stop":
         changed = s.sms_store.set_opt_out(number, True, str(value), now)
+        # CANCEL is an opt-out word on Twilio too; it also cancels a pending call back.
+        cancelled = str(value).lower() == "cancel" and s.callbacks.callbacks.cancel(
+            number, "texted CANCEL", call_sid=call_sid)
+        if cancelled:
+            return "callback_cancelled" if s.config.sms.keyword_replies else None
         return "opted_out" if changed and s.config.sms.keyword_replies else None
     if kind == "start":
         changed = s.sms_store.set_opt_out(number, False, str(value), now)
@@ -95,8 +102,8 @@ def _act(s: Any, kind: str, value: Any, number: str, call_sid: str | None,
     if kind == "help":
         return "help" if s.config.sms.keyword_replies else None
     if kind == "callback":
-        _leave_queue_for_callback(s, call_sid, now)
-        return "callback_requested"
+        return "callback_requested" if _callback_by_text(s, call_sid, now) else \
+            "unknown_reply"
     if kind == "survey":
         answered = s.sms_store.answer_survey(number, int(value), now)
         if answered:
@@ -107,17 +114,23 @@ def _act(s: Any, kind: str, value: Any, number: str, call_sid: str | None,
     return "unknown_reply" if s.redis.set(key, 1, nx=True, ex=HELP_AGAIN_SECONDS) else None
 
 
-def _leave_queue_for_callback(s: Any, call_sid: str | None, now: dt.datetime) -> None:
-    """Record the request (callbacks are scheduled by the callbacks feature) and take the
-    caller out of the queue at their next wait turn."""
-    if call_sid is None:
-        return
-    s.calllog.add_events(call_sid, [{"at": now, "node": None, "kind": "callback_requested",
-                                     "data": {"via": "sms"}}])
-    session = s.sessions.load(call_sid)
-    if session is not None and not session.done and session.queue.get("name"):
+def _callback_by_text(s: Any, call_sid: str | None, now: dt.datetime) -> bool:
+    """A caller still on hold leaves the queue at their next wait turn for the flow's
+    callback node (which books, keeping their place); one who has hung up is booked now."""
+    session = s.sessions.load(call_sid) if call_sid else None
+    if session is None or not session.queue.get("name"):
+        return False
+    s.calllog.add_events(session.call_sid, [{"at": now, "node": None,
+                                             "kind": "callback_requested",
+                                             "data": {"via": "sms"}}])
+    if not session.done:
         session.queue["leaving"] = "callback"
         s.sessions.save(session)
+        return True
+    action = BookCallback(node=session.node or "", queue=session.queue["name"],
+                          number=session.caller, reason="sms",
+                          context=dict(session.queue.get("context") or {}))
+    return book_for_call(s, session, action, now).ok
 
 
 def _record_reply(s: Any, template: str, number: str, call_sid: str | None,

@@ -60,8 +60,8 @@ def survey_text(s: Any, session: Session, duration: int | None, now: dt.datetime
     `survey_every_days` (however it is formatted, whichever process asks), opted out, or the
     call was too short to judge."""
     config = s.config.sms
-    if not (config.surveys and s.outbox.configured):
-        return
+    if not (config.surveys and s.outbox.configured) or session.outcome == "callback":
+        return  # a call that ends with a call back pending is judged after the call back
     number = normalise(session.caller, config.default_region)
     if number is None:
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import requests
@@ -114,6 +115,40 @@ class TwilioRest:
         message = self._do(f"sending an SMS to {to}", lambda: self._client.messages.create(
             to=to, body=body, **extra))
         return str(message.sid)
+
+    def place_call(self, *, to: str, from_: str, url: str, status_callback: str,
+                   timeout: int = 25, machine_detection: str | None = "DetectMessageEnd"
+                   ) -> str:
+        """Place an outbound call whose TwiML comes from `url`; returns its SID (CA...).
+        Status callbacks report initiated, ringing, answered and completed; with machine
+        detection the answer URL learns whether a person or a machine picked up (after the
+        beep with DetectMessageEnd, so a message left lands on the recording)."""
+        extra: dict[str, Any] = {"machine_detection": machine_detection} \
+            if machine_detection else {}
+        call = self._do(f"calling {to[:6]}...", lambda: self._client.calls.create(
+            to=to, from_=from_, url=url, method="POST", status_callback=status_callback,
+            status_callback_method="POST",
+            status_callback_event=["initiated", "ringing", "answered", "completed"],
+            timeout=timeout, **extra))
+        return str(call.sid)
+
+    def find_call(self, *, to: str, from_: str, since: datetime) -> tuple[str, str] | None:
+        """(SID, status) of a call to `to` from `from_` created at or after `since`, if
+        Twilio has one: settles whether an attempt whose answer never came was placed."""
+        calls = self._do(f"listing calls to {to[:6]}...", lambda: self._client.calls.list(
+            to=to, from_=from_, start_time_after=since - timedelta(minutes=1), limit=20))
+        for call in calls:
+            created = call.date_created
+            if call.to == to and call.from_ == from_ and created is not None \
+                    and created >= since - timedelta(seconds=5):
+                return str(call.sid), str(call.status)
+        return None
+
+    def call_status(self, call_sid: str) -> str:
+        """A call's status now (queued, ringing, in-progress, completed, busy, ...)."""
+        call = self._do(f"fetching call {call_sid}",
+                        lambda: self._client.calls(call_sid).fetch())
+        return str(call.status)
 
     def _do(self, what: str, request: Callable[[], T]) -> T:
         """Run one SDK request; turn whatever it raises into a TwilioRestError that says what

@@ -47,11 +47,24 @@ def render(actions: Iterable[act.Action], *, listen: Listening | None = None,
             query = urlencode({"node": action.node, "turn": action.turn})
             response.enqueue(action.queue, action=f"/voice/queue/result?{query}", method="POST",
                              wait_url=f"/voice/queue/wait?{query}", wait_url_method="POST")
+        elif isinstance(action, act.HoldOffer):
+            response.append(_hold_offer(action))
         elif isinstance(action, act.Leave):
             response.leave()
         elif isinstance(action, act.Hangup):
             response.hangup()
     return str(response)
+
+
+def _hold_offer(action: act.HoldOffer) -> Gather:
+    """Hold music that listens for the call-back key; nothing pressed falls through, the
+    wait document ends, and Twilio asks the wait URL again."""
+    query = urlencode({"node": action.node, "turn": action.turn})
+    gather = Gather(input="dtmf", num_digits=1, timeout=2, method="POST",
+                    action=f"/voice/queue/offer?{query}")
+    for prompt in action.prompts:
+        _prompt(gather, prompt)
+    return gather
 
 
 def _speech_mode(action: act.Gather, listen: Listening | None) -> str:
@@ -114,6 +127,13 @@ def say_only(texts: Iterable[str]) -> str:
     response = VoiceResponse()
     for text in texts:
         response.say(text)
+    return str(response)
+
+
+def say_then_hangup(text: str) -> str:
+    response = VoiceResponse()
+    response.say(text)
+    response.hangup()
     return str(response)
 
 

@@ -228,9 +228,14 @@ def _advance(session: Session, event: Event, now: Any, flow: Flow | None = None,
         session, actions = step(flow, session, event, now)
         out.extend(actions)
         last = actions[-1] if actions else None
-        if not isinstance(last, act.HttpRequest):
+        if isinstance(last, act.HttpRequest):
+            event = s.lookup(last)
+        elif isinstance(last, act.BookCallback):
+            from .callback_calls import book_for_call
+
+            event = book_for_call(s, session, last, now)
+        else:
             break
-        event = s.lookup(last)
         now = s.clock()
     else:
         raise FlowRuntimeError(flow.name, session.node or "-", "too many lookups in one turn")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Any
 
 from flows.events import WaitEstimate
 from queue_estimator.phrasing import phrase
@@ -52,10 +53,19 @@ class WaitEstimates:
     def remaining(self, queue: str, call_sid: str, now: float) -> WaitEstimate | None:
         """The caller's remaining wait, or None when the queue has too little history or the
         predictor fails (the caller then hears their place only)."""
+        return self._estimate(queue, now, lambda waiting: next(
+            (i for i, (sid, _) in enumerate(waiting) if sid == call_sid), len(waiting)))
+
+    def remaining_from_place(self, queue: str, place: float, now: float) -> WaitEstimate | None:
+        """The wait of someone holding a virtual place (a callback): behind everyone who
+        joined before `place`, ahead of everyone after."""
+        return self._estimate(queue, now, lambda waiting: sum(
+            1 for _, joined in waiting if joined < place))
+
+    def _estimate(self, queue: str, now: float, ahead_of: Any) -> WaitEstimate | None:
         try:
             snapshot = self.state(queue).snapshot(now)
-            ahead = next((i for i, (sid, _) in enumerate(snapshot.waiting) if sid == call_sid),
-                         len(snapshot.waiting))
+            ahead = ahead_of(snapshot.waiting)
             snapshot = dataclasses.replace(snapshot, waiting=snapshot.waiting[:ahead])
             if snapshot.agents <= 0:
                 return None  # nobody on duty: no honest number to give

@@ -56,6 +56,14 @@ DEFAULT_TEMPLATES: dict[str, str] = {
         "{{ company }}: thanks, we'll call you back on this number as soon as an agent is "
         "free. Reply STOP to opt out."
     ),
+    "callback_confirmed": (
+        "{{ company }}: we'll call you back {{ when }} on this number, in your turn. "
+        "Reply CANCEL if you no longer need the call."
+    ),
+    "callback_cancelled": (
+        "{{ company }}: your call back is cancelled, and you won't get more texts from us. "
+        "Reply START to opt back in."
+    ),
     "unknown_reply": (
         "{{ company }}: sorry, we didn't understand that. Reply CALLBACK for a call back, "
         "HELP for help or STOP to opt out."

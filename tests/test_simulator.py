@@ -8,7 +8,6 @@ scripted transport hands the simulator fixed TwiML documents to pin down Twilio'
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from twilio.request_validator import RequestValidator
@@ -16,7 +15,6 @@ from twilio.twiml.voice_response import Client, Dial, Gather, VoiceResponse
 
 from ivr_server.simulator import (
     DialOutcome,
-    HttpResult,
     SimulatedCall,
     SimulatorError,
     TwiMLError,
@@ -24,6 +22,7 @@ from ivr_server.simulator import (
     twilio_signature,
 )
 from ivr_server.simulator import twiml_reader as tw
+from tests.scripted_transport import Scripted
 
 TOKEN = "12345678901234567890123456789012"
 BASE = "https://ivr.example.test"
@@ -120,30 +119,6 @@ def test_signature_checks_out_with_twilios_validator() -> None:
 
 
 # -- following TwiML, as Twilio does -------------------------------------------------------
-
-
-class Scripted:
-    """A transport answering each path with a fixed TwiML document; keeps every request."""
-
-    base_url = BASE
-
-    def __init__(self, pages: Mapping[str, str | tuple[int, str, str]]):
-        self.pages = dict(pages)
-        self.sent: list[dict] = []
-
-    def send(self, method: str, url: str, params: Mapping[str, str],
-             headers: Mapping[str, str]) -> HttpResult:
-        parts = urlsplit(url)
-        self.sent.append({"method": method, "url": url, "path": parts.path,
-                          "params": dict(params), "query": dict(parse_qsl(parts.query)),
-                          "signature": headers["X-Twilio-Signature"]})
-        page = self.pages.get(parts.path, "<Response/>")
-        if isinstance(page, tuple):
-            return HttpResult(*page)
-        return HttpResult(200, page, "text/xml; charset=utf-8")
-
-    def to(self, path: str) -> list[dict]:
-        return [r for r in self.sent if r["path"] == path]
 
 
 def call_on(pages: Mapping[str, str | tuple[int, str, str]], **kw: object) -> tuple[

@@ -4,10 +4,15 @@
     call = SimulatedCall(InProcessTransport(app, config.server.public_base_url),
                          config.twilio.auth_token, from_="+14155550100")
     call.dial(); call.expect_heard("Thanks for calling"); call.press("1")
+
+A call the server places through Twilio's REST API (a callback) is answered with
+`answer_outbound(transport, token, seen.form)` or ends unanswered with `fail_outbound`.
 """
 
 from .caller import SimulatedCall
 from .model import DialOutcome, Moment, SimulatorError, Transfer, new_sid
+from .outbound import answer_outbound, fail_outbound
+from .queues import SimulatedQueues
 from .recordings import RecordingsServer
 from .speaking import synthesize
 from .transport import (
@@ -21,6 +26,6 @@ from .transport import (
 from .twiml_reader import TwiMLError, parse_twiml
 
 __all__ = ["DialOutcome", "HttpResult", "HttpTransport", "InProcessTransport", "Moment",
-           "RecordingsServer", "SimulatedCall", "SimulatorError", "Transfer", "Transport",
-           "TransportError", "TwiMLError", "new_sid", "parse_twiml", "synthesize",
-           "twilio_signature"]
+           "RecordingsServer", "SimulatedCall", "SimulatedQueues", "SimulatorError", "Transfer",
+           "Transport", "TransportError", "TwiMLError", "answer_outbound", "fail_outbound",
+           "new_sid", "parse_twiml", "synthesize", "twilio_signature"]

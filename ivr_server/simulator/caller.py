@@ -7,21 +7,20 @@ whispers), and records what the caller and the agent experienced.
 
 from __future__ import annotations
 
-import email.utils
 import secrets
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
-from . import queues, speaking
+from . import hold_keys, queues, speaking, status_callback
 from . import twiml_reader as tw
 from .expectations import Expectations
 from .media import MediaStream
 from .model import DialOutcome, Moment, SimulatorError, Transfer, new_sid
-from .queues import SimulatedQueues
+from .queues import Hold, SimulatedQueues
 from .recordings import RecordingsServer
 from .transport import HttpResult, Transport, twilio_signature
-from .twiml_reader import DTMF_KEYS, TwiMLError, Verb, parse_twiml
+from .twiml_reader import TwiMLError, Verb, parse_twiml
 from .whisper import whisper
 
 MAX_REQUESTS = 200
@@ -29,7 +28,9 @@ WORDS_PER_SECOND = 2.5
 
 
 class SimulatedCall(Expectations):
-    """One inbound call from `from_` to `to`, driven step by step by a test or a person."""
+    """One inbound call from `from_` to `to`, driven step by step by a test or a person
+    (outbound.py makes one for a call the server placed). Status callbacks go to
+    `status_path`, a path under the server or an absolute URL (status_callback.py)."""
 
     def __init__(self, transport: Transport, auth_token: str, *, from_: str = "+14155550100",
                  to: str = "+15005550006", incoming_path: str = "/voice/incoming",
@@ -41,6 +42,7 @@ class SimulatedCall(Expectations):
         self.transport, self.auth_token = transport, auth_token
         self.from_, self.to = from_, to
         self.incoming_path, self.status_path = incoming_path, status_path
+        self.status_method, self.status_sequence = "POST", 0  # callbacks sent so far
         self.call_sid = call_sid or new_sid("CA")
         self.account_sid = account_sid or new_sid("AC")
         self.dial_outcome = dial_outcome  # None: stop at each <Dial> until answer_dial()
@@ -63,6 +65,7 @@ class SimulatedCall(Expectations):
         self.queue_verb: tw.Enqueue | None = None
         self.queue_joined = 0.0
         self.wait_verbs: list[Verb] = []  # the wait URL's TwiML still to play
+        self.hold = Hold()  # where that TwiML came from, and its Gather
         self.bridged_caller: SimulatedCall | None = None  # an agent's: whom <Queue> gave
 
     # -- what the caller experienced -------------------------------------------------------
@@ -115,24 +118,14 @@ class SimulatedCall(Expectations):
         return self._run()
 
     def press(self, keys: str) -> list[str]:
-        """Key in `keys` at the waiting <Gather> (numDigits and finishOnKey apply as on Twilio)."""
+        """Key in `keys` at the waiting <Gather> (numDigits and finishOnKey apply as on Twilio),
+        or on hold, at the wait URL's Gather (hold_keys.py)."""
+        if isinstance(self._pending, tw.Enqueue):
+            return hold_keys.press(self, keys)
         gather = self._expect(tw.Gather, f"press {keys!r}")
-        bad = [k for k in keys if k not in DTMF_KEYS]
-        if not keys or bad:
-            raise ValueError(f"keys are {DTMF_KEYS}, got {keys!r}")
-        if "dtmf" not in gather.input:
-            raise SimulatorError("the prompt listens for speech only; keys are ignored")
-        digits, finished = "", ""
-        for key in keys:
-            if gather.finish_on_key and key == gather.finish_on_key:
-                finished = key
-                break
-            digits += key
-            if gather.num_digits and len(digits) >= gather.num_digits:
-                break
+        digits, finished, seconds = hold_keys.collect(gather, keys)
         self._note("caller", "press", keys)
-        self.elapsed += 0.5 * len(keys) + (0 if finished or gather.num_digits == len(digits)
-                                           else gather.timeout)
+        self.elapsed += seconds
         if not digits:  # only the finish key: nothing was entered
             self._gather_empty(gather, finished)
         else:
@@ -375,15 +368,7 @@ class SimulatedCall(Expectations):
         self.streams.clear()
         if self._owns_recordings and self.recordings is not None:
             self.recordings.close()
-        if self.status_path is None:
-            return
-        result = self._request("POST", self.transport.base_url + self.status_path, {
-            "CallStatus": status, "CallDuration": str(int(self.elapsed)),
-            "Timestamp": email.utils.formatdate(usegmt=True),
-            "CallbackSource": "call-progress-events", "SequenceNumber": "0"})
-        if not 200 <= result.status < 300:
-            raise SimulatorError(f"the status callback answered HTTP {result.status}: "
-                                 f"{result.body[:300]!r}")
+        status_callback.post(self, status, {"CallDuration": str(int(self.elapsed))})
 
     def _abs(self, ref: str) -> str:
         return urljoin(self._url, ref)

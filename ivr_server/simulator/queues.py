@@ -6,11 +6,18 @@ played, with QueuePosition, QueueTime and CurrentQueueSize. An agent's `<Dial><Q
 takes the caller at the head of the line: the `<Queue url>` TwiML runs on the caller's
 side first, then both are bridged; when the agent's call ends, the caller's Enqueue action
 gets QueueResult=bridged (and the agent's Dial action DialCallStatus=completed).
+
+The wait TwiML may hold a `<Gather>`: its prompts play, then it listens for its timeout (an
+empty result posts its action only with actionOnEmptyResult) before the next verb plays.
+Keys pressed on hold go to it (hold_keys.py); what its action answers replaces the rest of
+the wait document.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urljoin
 
 from . import twiml_reader as tw
 from .model import SimulatorError, new_sid
@@ -19,6 +26,15 @@ if TYPE_CHECKING:
     from .caller import SimulatedCall
 
 MAX_WAIT_TURNS = 500
+
+
+@dataclass
+class Hold:
+    """The wait URL's TwiML as it plays for one caller."""
+
+    url: str = ""  # where the document playing came from: its relative URLs resolve here
+    gather: tw.Gather | None = None  # the last <Gather> met in it
+    listening: bool = False  # that Gather's prompts have played; its timeout has not run
 
 
 class SimulatedQueues:
@@ -57,9 +73,12 @@ def enqueue(call: SimulatedCall, verb: tw.Enqueue) -> None:
     call.queue_verb, call.queue_joined = verb, call.elapsed
     call._note("twilio", "enqueue", verb.name)
     call._pending = verb
-    _fetch_wait(call)
+    fetch_wait(call)
     while call.wait_verbs and isinstance(call.wait_verbs[0], tw.Say):
         call._hear(call.wait_verbs.pop(0))  # what is said at once, before the hold music
+    first = call.wait_verbs[0] if call.wait_verbs else None
+    if isinstance(first, tw.Gather) and all(isinstance(p, tw.Say) for p in first.prompts):
+        play(call, call.wait_verbs.pop(0))  # a spoken prompt too; then it listens
 
 
 def wait(call: SimulatedCall, seconds: float) -> list[str]:
@@ -70,20 +89,12 @@ def wait(call: SimulatedCall, seconds: float) -> list[str]:
     for _ in range(MAX_WAIT_TURNS):
         if call._pending is not verb or call.elapsed >= until:
             return call.heard[start:]
-        if not call.wait_verbs:
-            _fetch_wait(call)
-            continue
-        item = call.wait_verbs.pop(0)
-        if isinstance(item, tw.Say | tw.Play | tw.Pause):
-            call._hear(item)
-        elif isinstance(item, tw.Leave):
-            _left(call, "leave")
-        elif isinstance(item, tw.Hangup):
-            call.hangup()
-        elif isinstance(item, tw.Redirect):
-            call.wait_verbs = call._fetch(item.method, call._abs(item.url), _queue_params(call))
+        if call.hold.listening:
+            _time_out(call)
+        elif not call.wait_verbs:
+            fetch_wait(call)
         else:
-            raise SimulatorError(f"<{type(item).__name__}> is not allowed in a wait URL")
+            play(call, call.wait_verbs.pop(0))
     raise SimulatorError(f"the wait URL answered {MAX_WAIT_TURNS} times without time passing")
 
 
@@ -100,7 +111,7 @@ def take_caller(agent: SimulatedCall, target: tw.DialTarget) -> SimulatedCall | 
             if isinstance(item, tw.Say | tw.Play | tw.Pause):
                 caller._hear(item)
     caller._note("twilio", "bridged", f"to agent call {agent.call_sid}")
-    caller.wait_verbs = []
+    caller.wait_verbs, caller.hold = [], Hold()
     return caller
 
 
@@ -130,7 +141,7 @@ def hung_up(call: SimulatedCall) -> None:
         call.queues.leave(verb.name, call)
     params = {"QueueResult": "hangup", "QueueTime": str(int(call.elapsed - call.queue_joined)),
               "CallStatus": "completed"}
-    call._pending, call.wait_verbs, call.queue_verb = None, [], None
+    _off_hold(call)
     if verb.action:
         call._request(verb.method, call._abs(verb.action), params)  # Twilio ignores the answer
 
@@ -142,19 +153,73 @@ def _left(call: SimulatedCall, result: str) -> None:
         call.queues.leave(verb.name, call)
     params = {"QueueResult": result, "QueueSid": call.queues.sid(verb.name) if call.queues
               else "", "QueueTime": str(int(call.elapsed - call.queue_joined))}
-    call._pending, call.wait_verbs, call.queue_verb = None, [], None
+    _off_hold(call)
     if verb.action:
         call._load(verb.method, call._abs(verb.action), params)
     call._run()
 
 
-def _fetch_wait(call: SimulatedCall) -> None:
+def play(call: SimulatedCall, item: tw.Verb) -> None:
+    """Play one verb of the wait TwiML (those Twilio allows there)."""
+    if isinstance(item, tw.Say | tw.Play | tw.Pause):
+        call._hear(item)
+    elif isinstance(item, tw.Gather):
+        for prompt in item.prompts:
+            call._hear(prompt)
+        call.hold.gather, call.hold.listening = item, True
+    elif isinstance(item, tw.Leave):
+        _left(call, "leave")
+    elif isinstance(item, tw.Hangup):
+        call.hangup()
+    elif isinstance(item, tw.Redirect):
+        _load_wait(call, item.method, urljoin(call.hold.url, item.url), {})
+    else:
+        raise SimulatorError(f"<{type(item).__name__}> is not allowed in a wait URL")
+
+
+def play_now(call: SimulatedCall) -> None:
+    """Play the wait TwiML at once until it has played, a Gather listens, or the caller left."""
+    verb = call.queue_verb
+    while verb is not None and call._pending is verb and call.wait_verbs \
+            and not call.hold.listening:
+        play(call, call.wait_verbs.pop(0))
+
+
+def gather_action(call: SimulatedCall, gather: tw.Gather, params: dict[str, str]) -> None:
+    """A wait TwiML's Gather ends: its action (relative to the wait document) gets the result
+    with the queue parameters, and what it answers replaces the rest of the document."""
+    url = urljoin(call.hold.url, gather.action) if gather.action else call.hold.url
+    _load_wait(call, gather.method, url, params)
+
+
+def fetch_wait(call: SimulatedCall) -> None:
+    """Ask the wait URL for what to play next (Twilio's own music without one)."""
     verb = call.queue_verb
     if verb is None or not verb.wait_url:
-        call.wait_verbs = [tw.Pause(30)]  # Twilio's own hold music
+        call.wait_verbs, call.hold = [tw.Pause(30)], Hold()  # Twilio's own hold music
         return
-    call.wait_verbs = call._fetch(verb.wait_url_method, call._abs(verb.wait_url),
-                                  _queue_params(call)) or [tw.Pause(1)]
+    _load_wait(call, verb.wait_url_method, call._abs(verb.wait_url), {})
+    call.wait_verbs = call.wait_verbs or [tw.Pause(1)]
+
+
+def _load_wait(call: SimulatedCall, method: str, url: str, extra: dict[str, str]) -> None:
+    call.wait_verbs = call._fetch(method, url, {**_queue_params(call), **extra})
+    call.hold = Hold(url)
+
+
+def _time_out(call: SimulatedCall) -> None:
+    """Nothing was pressed at the listening Gather: Twilio waits `timeout`, then moves on."""
+    gather = call.hold.gather
+    assert gather is not None
+    call.hold.listening = False
+    call.elapsed += gather.timeout
+    if gather.action_on_empty_result:
+        gather_action(call, gather, {"Digits": "", "FinishedOnKey": ""})
+    # else: the verb after the <Gather> plays
+
+
+def _off_hold(call: SimulatedCall) -> None:
+    call._pending, call.wait_verbs, call.queue_verb, call.hold = None, [], None, Hold()
 
 
 def _queue_params(call: SimulatedCall) -> dict[str, str]:

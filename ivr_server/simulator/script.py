@@ -2,7 +2,7 @@
 
     - hear: Hello Ada            # heard since the caller's last action, in order
     - not_hear: Hello            # not heard since the caller's last action
-    - press: "2"                 # keys at the prompt (quote them)
+    - press: "2"                 # keys at the prompt (quote them), also on hold
     - silence: true              # no input until the prompt times out
     - speak: billing             # speech at a speech prompt (<Gather input="speech">)
     - say: 환불                  # spoken, recorded answer at a menu (espeak-ng, the flow's voice)

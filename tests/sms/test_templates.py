@@ -9,7 +9,7 @@ from sms.segments import encoding, segments
 from sms.templates import DEFAULT_TEMPLATES, check_template, render_sms, render_text
 
 LONG = {"company": "Northwind Plumbing & Heating Services Ltd", "position": 123,
-        "wait": "between 45 and 60 minutes"}
+        "wait": "between 45 and 60 minutes", "when": "on December 28 after 10:45 AM"}
 
 
 @pytest.mark.parametrize("name", sorted(DEFAULT_TEMPLATES))

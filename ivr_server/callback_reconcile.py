@@ -1,0 +1,99 @@
+"""Make RQ and Redis agree with SQL again: run when a worker starts and every little while.
+
+SQL holds every callback request; Redis only holds the jobs that will look at them. After a
+Redis restart, a flushed queue, or a worker killed mid-job, this finds each active request
+whose job is gone and schedules it again, and settles attempts that were being dialled when
+a worker died: if Twilio has the call, its outcome is applied; if not, the attempt did not
+happen and the request goes back to scheduled. Nothing is dialled from here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+from callbacks.states import State
+
+from .callback_jobs import CallbackContext, attempt_ended
+from .models import CallbackRequest
+from .twilio_rest import TwilioRestError
+
+log = logging.getLogger("ivr_server.callback_reconcile")
+FINAL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
+REQUESTED_GRACE = dt.timedelta(seconds=30)  # a booking still being scheduled
+CONNECTED_LIMIT = dt.timedelta(hours=4)  # a call whose end Twilio never reported
+
+
+def reconcile(ctx: CallbackContext, now: dt.datetime | None = None) -> Counter[str]:
+    now = now or ctx.clock()
+    done: Counter[str] = Counter()
+    for row in ctx.store.in_states([State.REQUESTED]):
+        if now - row.created_at >= REQUESTED_GRACE:
+            ctx.callbacks.reschedule(row, row.predicted_at or now, now,
+                                     kind="callback_scheduled", expect=[State.REQUESTED],
+                                     data={"why": "recovered: its booking never finished"})
+            done["requested"] += 1
+    known = _jobs_in_redis(ctx)
+    for row in ctx.store.in_states([State.SCHEDULED]):
+        if ctx.callbacks.jobs.job_id(row.id, row.seq) not in known:
+            ctx.callbacks.jobs.at(row.id, row.seq, row.due_at or now, now)
+            done["rescheduled"] += 1
+    grace = dt.timedelta(seconds=ctx.config.dial_grace)
+    for row in ctx.store.in_states([State.DIALING]):
+        started = row.dial_started_at or row.updated_at
+        patience = grace if row.dial_sid is None else \
+            grace + dt.timedelta(seconds=ctx.config.ring_timeout + 120)
+        if now - started >= patience:
+            done[settle_dialing(ctx, row, now)] += 1
+    for row in ctx.store.in_states([State.CONNECTED]):
+        if now - row.updated_at >= CONNECTED_LIMIT:
+            ctx.store.move(row.id, State.COMPLETED, now, kind="callback_completed",
+                           expect=[State.CONNECTED], last_outcome="answered",
+                           data={"why": "Twilio never reported the end of the call"})
+            done["closed"] += 1
+    if done:
+        log.info("callbacks reconciled: %s", dict(done))
+    return done
+
+
+def settle_dialing(ctx: CallbackContext, row: CallbackRequest, now: dt.datetime) -> str:
+    """An attempt with no word from Twilio: ask Twilio whether the call exists."""
+    token = row.dial_token or ""
+    caller_id = ctx.config.from_number or row.caller_id or ""
+    started = row.dial_started_at or row.updated_at
+    sid, status = row.dial_sid, None
+    if ctx.rest is not None:
+        try:
+            if sid is None:
+                found = ctx.rest.find_call(to=row.number, from_=caller_id, since=started)
+                if found is not None:
+                    sid, status = found
+                    ctx.store.set_dial_sid(row.id, token, sid, now)
+            else:
+                status = ctx.rest.call_status(sid)
+        except TwilioRestError as exc:
+            log.warning("callback %s: cannot ask Twilio about attempt %s yet: %s", row.id,
+                        row.attempts, exc)
+            return "unsettled"
+    if sid is None:  # Twilio has no such call: the attempt never happened
+        ctx.callbacks.reschedule(row, now, now, kind="callback_attempt_lost", token=token,
+                                 expect=[State.DIALING], attempts=max(0, row.attempts - 1),
+                                 data={"attempt": row.attempts,
+                                       "why": "the call never reached Twilio"})
+        return "lost"
+    if status in FINAL_STATUSES:
+        attempt_ended(ctx, row, token, status, "", now)
+        return "settled"
+    return "still-ringing"
+
+
+def _jobs_in_redis(ctx: CallbackContext) -> set[str]:
+    """Every callback job RQ still has: queued, scheduled for later, or running."""
+    queue = ctx.callbacks.jobs.queue
+    ids = set(queue.get_job_ids())
+    ids.update(ScheduledJobRegistry(queue=queue).get_job_ids())
+    ids.update(StartedJobRegistry(queue=queue).get_job_ids())
+    return ids

@@ -1,0 +1,208 @@
+"""Booking, scheduling and cancelling callbacks: shared by the webhooks and the worker.
+
+The rules (who may be called, when, how often) are the pure `callbacks` package; the
+truth is SQL (callback_store); RQ only holds "look at request N (schedule `seq`) at time
+T". A job for an old `seq` finds nothing to do, so rescheduling never needs to find and
+delete the jobs it replaces, and a lost job is re-created from SQL by the reconciler.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import redis
+from rq import Queue
+from rq.job import Job, JobStatus
+
+from callbacks.errors import CallbackError, NotCallable
+from callbacks.numbers import callable_number, time_zones
+from callbacks.phrasing import when_phrase
+from callbacks.retry import RetryPolicy
+from callbacks.states import State
+from callbacks.window import CallingPolicy, next_opening
+
+from .callback_store import CallbackStore
+from .config import CallbacksConfig
+from .models import CallbackRequest
+
+log = logging.getLogger("ivr_server.callbacks")
+QUEUE_NAME = "callbacks"
+PENDING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
+
+
+@dataclass(frozen=True)
+class Booking:
+    """What the caller is told: when to expect the call, or why there will be none."""
+
+    ok: bool
+    callback_id: int | None = None
+    merged: bool = False
+    due: dt.datetime | None = None
+    when: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueRules:
+    calling: CallingPolicy
+    retry: RetryPolicy
+    time_zone: str
+
+
+def rules_for(config: CallbacksConfig, queue: str) -> QueueRules:
+    """The queue's calling window and retry policy: [callbacks] with its queue's overrides."""
+    over = dict(config.queues.get(queue, {}))
+    merged = replace(config, **{k: v for k, v in over.items() if hasattr(config, k)})
+    holidays = merged.holidays if isinstance(merged.holidays, list) else \
+        [d.strip() for d in str(merged.holidays).split(",") if d.strip()]
+    calling = CallingPolicy.from_settings(
+        callee_hours=merged.callee_hours, business_hours=merged.business_hours or "always",
+        time_zone=merged.time_zone, holidays=holidays)
+    retry = RetryPolicy.from_settings(merged.attempts, merged.retry_delays, merged.on_machine)
+    return QueueRules(calling, retry, merged.time_zone)
+
+
+def check_rules(config: CallbacksConfig) -> list[str]:
+    """Every queue's rules, parsed once at start so a typo stops the server, not a job."""
+    problems = []
+    for queue in ["", *config.queues]:
+        try:
+            rules_for(config, queue)
+        except CallbackError as exc:
+            problems.append(f"[callbacks{'.queues.' + queue if queue else ''}]: {exc}")
+    return problems
+
+
+class CallbackJobs:
+    """The RQ side: "look at request N, schedule seq, at time T"."""
+
+    def __init__(self, jobs_redis: redis.Redis, *, queue_name: str = QUEUE_NAME):
+        """`jobs_redis`: a client made with `connect(url, decode=False)`, as RQ needs."""
+        self.redis = jobs_redis
+        self.queue = Queue(queue_name, connection=jobs_redis)
+
+    @staticmethod
+    def job_id(callback_id: int, seq: int) -> str:
+        return f"callback-{callback_id}-{seq}"
+
+    def at(self, callback_id: int, seq: int, due: dt.datetime, now: dt.datetime) -> None:
+        job_id = self.job_id(callback_id, seq)
+        kwargs: dict[str, Any] = {"job_id": job_id, "job_timeout": 30,
+                                  "result_ttl": 3600, "failure_ttl": 7 * 86400,
+                                  "description": f"callback {callback_id} (schedule {seq})"}
+        if due <= now:
+            self.queue.enqueue("ivr_server.callback_jobs.run", callback_id, seq, **kwargs)
+        else:
+            self.queue.enqueue_at(due, "ivr_server.callback_jobs.run", callback_id, seq,
+                                  **kwargs)
+
+    def pending(self, callback_id: int, seq: int) -> bool:
+        """Is the job for this schedule still waiting or running in RQ?"""
+        try:
+            job = Job.fetch(self.job_id(callback_id, seq), connection=self.redis)
+        except Exception:  # noqa: BLE001 - NoSuchJobError: Redis lost it
+            return False
+        return job.get_status(refresh=False) in PENDING
+
+
+class Callbacks:
+    def __init__(self, store: CallbackStore, jobs: CallbackJobs, config: CallbacksConfig,
+                 clock: Callable[[], dt.datetime],
+                 predict: Callable[[str, float, float], float | None] | None = None):
+        """`predict(queue, place_ts, now_ts)`: seconds until a virtual place reaches an
+        agent, or None when the queue cannot say."""
+        self.store, self.jobs, self.config, self.clock = store, jobs, config, clock
+        self.predict = predict
+
+    def rules(self, queue: str) -> QueueRules:
+        return rules_for(self.config, queue)
+
+    def zones(self, number: str, queue: str) -> tuple[str, ...]:
+        return time_zones(number, self.rules(queue).time_zone)
+
+    def book(self, *, number: str, queue: str, reason: str, call_sid: str | None = None,
+             flow: str | None = None, caller_id: str | None = None,
+             context: dict[str, Any] | None = None, place_at: dt.datetime | None = None,
+             wait_seconds: float | None = None) -> Booking:
+        """Book (or merge into the caller's active request) and schedule it for when the
+        caller would have reached an agent, inside the calling window."""
+        if not self.config.enabled:
+            return Booking(ok=False, error="callbacks are turned off")
+        now = self.clock()
+        try:
+            e164 = callable_number(number, self.config.region)
+        except NotCallable as exc:
+            return Booking(ok=False, error=str(exc))
+        booked = self.store.book(number=e164, queue=queue, reason=reason, at=now,
+                                 call_sid=call_sid, flow=flow, caller_id=caller_id,
+                                 context=context, place_at=place_at or now)
+        row = booked.request
+        if booked.merged and row.state != State.REQUESTED:
+            due = row.due_at or now
+            return Booking(ok=True, callback_id=row.id, merged=True, due=due,
+                           when=self.when(row, due, now))
+        predicted = now + dt.timedelta(seconds=max(0.0, wait_seconds or 0.0))
+        return self._plan(row, predicted, now, merged=booked.merged)
+
+    def _plan(self, row: CallbackRequest, predicted: dt.datetime, now: dt.datetime, *,
+              merged: bool) -> Booking:
+        rules = self.rules(row.queue)
+        zones = time_zones(row.number, rules.time_zone)
+        due = next_opening(max(predicted, now), zones, rules.calling)
+        if due is None:
+            self.store.move(row.id, State.FAILED, now, kind="callback_failed",
+                            data={"why": "no calling window in the next 14 days"},
+                            last_outcome="no-window")
+            return Booking(ok=False, callback_id=row.id,
+                           error="there is no time we may call in the next two weeks")
+        why = "calling window" if due > predicted else "predicted wait"
+        moved = self.store.schedule(row.id, due, now, data={"why": why},
+                                    predicted_at=predicted)
+        if moved is None:
+            return Booking(ok=False, callback_id=row.id, error="the request changed meanwhile")
+        self.jobs.at(row.id, moved.seq, due, now)
+        return Booking(ok=True, callback_id=row.id, merged=merged, due=due,
+                       when=self.when(row, due, now))
+
+    def when(self, row: CallbackRequest, due: dt.datetime, now: dt.datetime) -> str:
+        zones = self.zones(row.number, row.queue)
+        return when_phrase(due, now, zones[0])
+
+    def reschedule(self, row: CallbackRequest, earliest: dt.datetime, now: dt.datetime, *,
+                   kind: str, data: dict[str, Any], token: str | None = None,
+                   **fields: Any) -> CallbackRequest | None:
+        """Move to the first open moment at or after `earliest`; fail if there is none."""
+        rules = self.rules(row.queue)
+        due = next_opening(max(earliest, now), time_zones(row.number, rules.time_zone),
+                           rules.calling)
+        if due is None:
+            self.store.move(row.id, State.FAILED, now, kind="callback_failed", token=token,
+                            data={**data, "why": "no calling window in the next 14 days"},
+                            last_outcome="no-window")
+            return None
+        moved = self.store.schedule(row.id, due, now, kind=kind, data=data, token=token,
+                                    **fields)
+        if moved is not None:
+            self.jobs.at(row.id, moved.seq, due, now)
+        return moved
+
+    def cancel(self, number: str, why: str, *, queue: str | None = None,
+               call_sid: str | None = None) -> int:
+        """Cancel the number's pending callbacks (served meanwhile, or texted CANCEL). A
+        call already ringing is left to finish."""
+        now = self.clock()
+        try:
+            e164 = callable_number(number, self.config.region)
+        except NotCallable:
+            return 0
+        cancelled = 0
+        for row in self.store.active(e164, queue):
+            if self.store.move(row.id, State.CANCELLED, now, kind="callback_cancelled",
+                               expect=[State.REQUESTED, State.SCHEDULED],
+                               data={"why": why, "by_call": call_sid}) is not None:
+                cancelled += 1
+        return cancelled

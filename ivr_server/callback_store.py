@@ -1,0 +1,223 @@
+"""Callback requests in SQL: the durable truth that Redis and RQ only schedule.
+
+Every change of state is a compare-and-set (`UPDATE ... WHERE id = ? AND state IN (...)`)
+in the same transaction as its event in the original call's timeline, so two workers, a
+job that runs twice, or a webhook racing a job can never both win one step, and no step
+happens without its event. "One active request per number and queue" is a unique column
+that is NULL once the request is final.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from callbacks.states import ACTIVE, FINAL, State, check_transition
+
+from .models import CallbackRequest, CallEvent
+
+
+@dataclass(frozen=True)
+class Booked:
+    """The request a booking ended up as: new, or the active one it merged into."""
+
+    request: CallbackRequest
+    merged: bool
+
+
+def active_key(number: str, queue: str) -> str:
+    return f"{number}|{queue}"
+
+
+class CallbackStore:
+    def __init__(self, session_factory: sessionmaker[Session]):
+        self.session_factory = session_factory
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, callback_id: int) -> CallbackRequest | None:
+        with self.session_factory() as db:
+            return db.get(CallbackRequest, callback_id)
+
+    def active(self, number: str, queue: str | None = None) -> list[CallbackRequest]:
+        query = select(CallbackRequest).where(CallbackRequest.number == number,
+                                              CallbackRequest.state.in_(list(ACTIVE)))
+        if queue is not None:
+            query = query.where(CallbackRequest.queue == queue)
+        with self.session_factory() as db:
+            return list(db.scalars(query.order_by(CallbackRequest.id)))
+
+    def in_states(self, states: Iterable[str], queue: str | None = None,
+                  limit: int = 10_000) -> list[CallbackRequest]:
+        query = select(CallbackRequest).where(CallbackRequest.state.in_(list(states)))
+        if queue is not None:
+            query = query.where(CallbackRequest.queue == queue)
+        with self.session_factory() as db:
+            return list(db.scalars(query.order_by(CallbackRequest.id).limit(limit)))
+
+    def count_dialing(self, queue: str) -> int:
+        """Callbacks ringing or answered but not yet with an agent: each holds an agent."""
+        with self.session_factory() as db:
+            return db.scalar(select(func.count()).select_from(CallbackRequest).where(
+                CallbackRequest.queue == queue,
+                CallbackRequest.state.in_([State.DIALING, State.CONNECTED]))) or 0
+
+    def for_call(self, call_sid: str) -> list[CallbackRequest]:
+        with self.session_factory() as db:
+            return list(db.scalars(select(CallbackRequest).where(
+                CallbackRequest.call_sid == call_sid).order_by(CallbackRequest.id)))
+
+    # -- booking ---------------------------------------------------------------------------
+
+    def book(self, *, number: str, queue: str, reason: str, at: dt.datetime,
+             call_sid: str | None = None, flow: str | None = None,
+             caller_id: str | None = None, context: dict[str, Any] | None = None,
+             place_at: dt.datetime | None = None) -> Booked:
+        """A new request, or the caller's active one for this queue with this merged in
+        (the earlier place in line is kept; context is added to)."""
+        key = active_key(number, queue)
+        for _ in range(3):  # a concurrent booking or completion can race the insert
+            try:
+                with self.session_factory.begin() as db:
+                    row = CallbackRequest(
+                        number=number, queue=queue, active_key=key, state=State.REQUESTED,
+                        reason=reason, call_sid=call_sid, flow=flow, caller_id=caller_id,
+                        context=dict(context or {}), place_at=place_at, seq=0, attempts=0,
+                        created_at=at, updated_at=at)
+                    db.add(row)
+                    db.flush()
+                    _event(db, row, at, "callback_requested",
+                           {"reason": reason, "queue": queue, "number": _masked(number)})
+                    return Booked(row, merged=False)
+            except IntegrityError:
+                merged = self._merge(key, reason, at, call_sid, context, place_at)
+                if merged is not None:
+                    return Booked(merged, merged=True)
+        raise RuntimeError(f"could not book or merge a callback for {key}")
+
+    def _merge(self, key: str, reason: str, at: dt.datetime, call_sid: str | None,
+               context: dict[str, Any] | None, place_at: dt.datetime | None
+               ) -> CallbackRequest | None:
+        with self.session_factory.begin() as db:
+            row = db.scalars(select(CallbackRequest).where(CallbackRequest.active_key == key)
+                             .with_for_update()).first()
+            if row is None:
+                return None  # it just became final: book anew
+            row.context = {**(row.context or {}), **(context or {})}
+            if place_at is not None and (row.place_at is None or place_at < row.place_at):
+                row.place_at = place_at
+            row.updated_at = at
+            data = {"reason": reason, "into": row.id, "from_call": call_sid}
+            _event(db, row, at, "callback_merged", data)
+            if call_sid and call_sid != row.call_sid:
+                db.add(CallEvent(event_id=str(uuid.uuid4()), call_sid=call_sid, at=at,
+                                 node=None, kind="callback_merged", data=data))
+            db.flush()
+            return row
+
+    # -- state changes ---------------------------------------------------------------------
+
+    def move(self, callback_id: int, new: State, at: dt.datetime, *, kind: str,
+             data: dict[str, Any] | None = None, expect: Iterable[State] | None = None,
+             token: str | None = None, **fields: Any) -> CallbackRequest | None:
+        """Change state if it is still one of `expect` (default: any state allowed to move
+        to `new`) and, with `token`, still on that dial attempt. The updated row, or None
+        when another step got there first."""
+        expect = list(expect) if expect is not None else \
+            [s for s in State if _allowed(s, new)]
+        for old in expect:
+            check_transition(old, new)
+        values: dict[str, Any] = {"state": new, "updated_at": at, **fields}
+        if new in FINAL:
+            values["active_key"] = None
+        where = [CallbackRequest.id == callback_id, CallbackRequest.state.in_(expect)]
+        if token is not None:
+            where.append(CallbackRequest.dial_token == token)
+        with self.session_factory.begin() as db:
+            done = db.execute(update(CallbackRequest).where(*where).values(**values)
+                              .execution_options(synchronize_session=False))
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            row = db.get(CallbackRequest, callback_id, populate_existing=True)
+            assert row is not None
+            if kind:  # "" for a quiet re-check that changes nothing a supervisor needs
+                _event(db, row, at, kind, {"state": str(new), **(data or {})})
+            return row
+
+    def claim_attempt(self, callback_id: int, seq: int, at: dt.datetime
+                      ) -> CallbackRequest | None:
+        """scheduled -> dialing for the job of schedule `seq`: exactly one caller wins."""
+        token = uuid.uuid4().hex
+        with self.session_factory.begin() as db:
+            done = db.execute(update(CallbackRequest).where(
+                CallbackRequest.id == callback_id, CallbackRequest.state == State.SCHEDULED,
+                CallbackRequest.seq == seq).values(
+                state=State.DIALING, attempts=CallbackRequest.attempts + 1, dial_token=token,
+                dial_sid=None, dial_started_at=at, updated_at=at)
+                .execution_options(synchronize_session=False))
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            row = db.get(CallbackRequest, callback_id, populate_existing=True)
+            assert row is not None
+            _event(db, row, at, "callback_dialing", {"attempt": row.attempts,
+                                                      "token": token})
+            return row
+
+    def schedule(self, callback_id: int, due: dt.datetime, at: dt.datetime, *,
+                 kind: str = "callback_scheduled", data: dict[str, Any] | None = None,
+                 expect: Iterable[State] = (State.REQUESTED, State.SCHEDULED, State.DIALING,
+                                            State.CONNECTED),
+                 token: str | None = None, **fields: Any) -> CallbackRequest | None:
+        """(Re)schedule for `due`: a new `seq`, so any job scheduled before is void."""
+        with self.session_factory() as db:
+            row = db.get(CallbackRequest, callback_id)
+            if row is None:
+                return None
+            seq = row.seq + 1
+        moved = self.move(callback_id, State.SCHEDULED, at, kind=kind,
+                          data={"due": due.isoformat(), **(data or {})}, expect=expect,
+                          token=token, due_at=due, seq=seq, **fields)
+        return moved
+
+    def set_dial_sid(self, callback_id: int, token: str, dial_sid: str,
+                     at: dt.datetime) -> bool:
+        with self.session_factory.begin() as db:
+            done = db.execute(update(CallbackRequest).where(
+                CallbackRequest.id == callback_id, CallbackRequest.dial_token == token,
+                CallbackRequest.dial_sid.is_(None)).values(dial_sid=dial_sid, updated_at=at)
+                .execution_options(synchronize_session=False))
+            return done.rowcount == 1  # type: ignore[attr-defined]
+
+    def note(self, callback_id: int, at: dt.datetime, kind: str,
+             data: dict[str, Any]) -> None:
+        """An event in the original call's timeline that changes no state."""
+        with self.session_factory.begin() as db:
+            row = db.get(CallbackRequest, callback_id)
+            if row is not None:
+                _event(db, row, at, kind, data)
+
+
+def _allowed(old: State, new: State) -> bool:
+    try:
+        check_transition(old, new)
+    except Exception:  # noqa: BLE001 - InvalidTransition: not a candidate
+        return False
+    return True
+
+
+def _event(db: Session, row: CallbackRequest, at: dt.datetime, kind: str,
+           data: dict[str, Any]) -> None:
+    if row.call_sid:
+        db.add(CallEvent(event_id=str(uuid.uuid4()), call_sid=row.call_sid, at=at, node=None,
+                         kind=kind, data={"callback": row.id, **data}))
+
+
+def _masked(number: str) -> str:
+    return number if len(number) <= 4 else "*" * (len(number) - 4) + number[-4:]

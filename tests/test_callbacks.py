@@ -1,0 +1,272 @@
+"""Whole callback stories: a caller on hold asks for a call back (or hangs up after a long
+wait), keeps their place, and is called back once, at a decent hour, through Twilio's REST
+contract (Prism); the callee's phone is the simulator, the worker is RQ in this process."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from callbacks.states import State
+from ivr_server import create_app
+from ivr_server.simulator import new_sid
+from tests.prism import TwilioApiMock
+
+from .callback_rig import ACCOUNT, COMPANY_NUMBER, CallbackRig, MovableClock, new_york_number
+from .helpers import call_events
+
+FLOW = """\
+flow: cb
+start: hold
+callbacks:
+  start: returning
+  voicemail: Hello from Example Co, returning your call. We will try you again later.
+nodes:
+  hold:
+    type: enqueue
+    queue: billing
+    say: Please hold for billing.
+    announce: null
+    hold: [{pause: 20}]
+    offer_callback: {after: 40, key: "1"}
+    abandon_callback: 120
+    callback: book
+    fallback: sorry
+  book:
+    type: callback
+    say: "Thank you. We will call you back {{ callback.when }}."
+    fallback: sorry
+  returning:
+    type: say
+    text: "Hello, this is Example Co returning your call about {{ callback.context.topic }}."
+    next: back_in_line
+  back_in_line:
+    type: enqueue
+    queue: billing
+    announce: null
+    fallback: sorry
+  sorry: {type: hangup, say: "Sorry, we cannot call you back. Goodbye."}
+"""
+
+
+@pytest.fixture
+def rig(config, flows_dir, twilio_api: TwilioApiMock):  # noqa: ANN001, ANN201
+    # The database outlives tests: a queue of this test's own keeps their callbacks apart.
+    queue = f"billing-{new_sid('')[:10]}"
+    (flows_dir / "cb.yaml").write_text(FLOW.replace("{{ callback.context.topic }}", "billing")
+                                       .replace("queue: billing", f"queue: {queue}"))
+    clock = MovableClock()
+    cfg = (config.with_section("flows", directory=str(flows_dir), reload_interval=0.0,
+                               numbers={COMPANY_NUMBER: "cb"}, settings=config.flows.settings)
+           .with_section("twilio", account_sid=ACCOUNT, api_base_url=twilio_api.base_url)
+           .with_section("sms", from_number=COMPANY_NUMBER)
+           .with_section("callbacks", from_number=COMPANY_NUMBER, time_zone="America/New_York",
+                         business_hours={"mon-fri": "09:00-17:00"}, attempts=3,
+                         retry_delays="300,900", on_machine="retry"))
+    app = create_app(cfg, clock=clock)
+    twilio_api.clear()
+    services = app.extensions["ivr"]
+    services.queues.set_agents(queue, 1, clock.now.timestamp() - 3600)
+    rig = CallbackRig(app, clock, twilio_api)
+    rig.queue = queue
+    yield rig
+    services.redis.close()
+
+
+def _on_hold(rig: CallbackRig, from_: str | None = None):  # noqa: ANN202
+    caller = rig.call(from_)
+    caller.dial()
+    assert caller.waiting_for == "queue"
+    return caller
+
+
+def _accept_offer(rig: CallbackRig, from_: str | None = None):  # noqa: ANN202
+    caller = _on_hold(rig, from_)
+    heard = caller.wait(45)
+    rig.clock.advance(45)
+    assert any("Press 1 to be called back" in h for h in heard), heard
+    caller.press("1")
+    return caller
+
+
+def test_a_caller_who_accepts_the_offer_is_told_when_and_texted(rig):
+    caller = _accept_offer(rig)
+
+    assert any(h.startswith("Thank you. We will call you back") for h in caller.heard)
+    assert caller.ended or caller.waiting_for is None
+    row = rig.request_for(caller.call_sid)
+    assert row.state == State.SCHEDULED and row.number == rig.number
+    assert row.queue == rig.queue and row.reason == "offer"
+    texts = rig.services.sms_store.messages_for_call(caller.call_sid)
+    assert [t.kind for t in texts] == ["callback_confirmed"]
+    assert "we'll call you back" in texts[0].body
+
+
+def test_the_callback_is_placed_when_their_place_reaches_an_agent_and_runs_the_branch(rig):
+    caller = _accept_offer(rig)
+    rig.work()
+
+    placed = rig.next_placed()
+    fields = placed.fields
+    assert fields["To"] == rig.number and fields["From"] == COMPANY_NUMBER
+    assert fields["Url"].startswith("https://ivr.example.test/voice/callback/answer?cb=")
+    assert fields["MachineDetection"] == "DetectMessageEnd"
+    assert placed.form["StatusCallbackEvent"] == ["initiated", "ringing", "answered",
+                                                  "completed"]
+
+    callee = rig.answer(placed)
+    assert "Hello, this is Example Co returning your call about billing." in callee.heard
+    assert callee.waiting_for == "queue"  # back in line, ahead of anyone who came later
+    assert rig.request_for(caller.call_sid).state == State.CONNECTED
+    callee.taken_by_agent(90)
+    callee.hangup()
+
+    row = rig.request_for(caller.call_sid)
+    assert row.state == State.COMPLETED and row.attempts == 1
+    kinds = [e.kind for e in call_events(rig.app, caller.call_sid)]
+    for step in ("callback_offered", "callback_accepted", "callback_requested",
+                 "callback_scheduled", "callback_dialing", "callback_call_placed",
+                 "callback_answered", "callback_completed"):
+        assert step in kinds, (step, kinds)
+
+
+def test_a_callback_waits_while_callers_who_came_first_are_still_waiting(rig):
+    first = _on_hold(rig, new_york_number())
+    rig.clock.advance(5)
+    caller = _accept_offer(rig)
+    assert first.waiting_for == "queue"
+    assert rig.work() and rig.placed_calls() == []  # someone who came first still waits
+
+    first.taken_by_agent(30)  # the agent takes them: the line moved
+    rig.clock.advance(30)
+    first.hangup()
+    rig.work()
+    assert len(rig.placed_calls()) == 1
+    assert rig.request_for(caller.call_sid).state == State.DIALING
+
+
+def test_busy_then_no_answer_are_retried_with_the_queues_delays_then_given_up(rig):
+    caller = _accept_offer(rig)
+    rig.work()
+    rig.fail(rig.next_placed(), "busy")
+    row = rig.request_for(caller.call_sid)
+    assert row.state == State.SCHEDULED and row.last_outcome == "busy"
+    assert (row.due_at - rig.clock.now).total_seconds() == pytest.approx(300, abs=1)
+
+    rig.work()
+    assert len(rig.placed_calls()) == 1  # not before its time
+    rig.clock.advance(300)
+    rig.work()
+    rig.fail(rig.next_placed(), "no-answer")
+    rig.clock.advance(900)
+    rig.work()
+    rig.fail(rig.next_placed(), "no-answer")
+
+    row = rig.request_for(caller.call_sid)
+    assert row.state == State.FAILED and row.attempts == 3
+    rig.clock.advance(3600)
+    rig.work()
+    assert len(rig.placed_calls()) == 3
+
+
+def test_an_answering_machine_gets_the_message_and_a_later_retry(rig):
+    caller = _accept_offer(rig)
+    rig.work()
+    machine = rig.answer(rig.next_placed(), answered_by="machine_end_beep")
+    assert machine.heard == ["Hello from Example Co, returning your call. We will try you "
+                             "again later."]
+    assert machine.ended
+    row = rig.request_for(caller.call_sid)
+    assert row.state == State.SCHEDULED and row.last_outcome == "machine"
+
+
+def test_retries_never_fall_outside_business_hours(rig):
+    rig.clock.advance(3600 * 6.75)  # 16:45 in New York: a quarter of an hour left today
+    caller = _accept_offer(rig)
+    rig.work()
+    rig.fail(rig.next_placed(), "busy")  # retry in 5 minutes: 16:50, still open
+    rig.clock.advance(300)
+    rig.work()
+    rig.fail(rig.next_placed(), "no-answer")  # 15 minutes more would be 17:05: closed
+    rig.clock.advance(900)
+    rig.work()
+    assert len(rig.placed_calls()) == 2
+    row = rig.request_for(caller.call_sid)
+    local = row.due_at.astimezone(ZoneInfo("America/New_York"))
+    assert (local.hour, local.minute) == (9, 0)
+    assert local.date() == dt.date(2026, 11, 25)  # the next business morning
+
+
+def test_a_request_made_after_hours_waits_for_the_morning_and_the_caller_hears_so(rig):
+    rig.clock.advance(3600 * 8)  # 18:00 in New York: closed
+    caller = _accept_offer(rig)
+    assert any("tomorrow after 9 AM" in h for h in caller.heard), caller.heard
+    rig.work()
+    assert rig.placed_calls() == []
+
+
+def test_a_caller_who_hangs_up_after_a_long_wait_is_called_back_automatically(rig):
+    caller = _on_hold(rig)
+    caller.wait(20)
+    rig.clock.advance(130)
+    caller.elapsed += 110  # they held on for over two minutes in all
+    caller.hangup()
+    row = rig.request_for(caller.call_sid)
+    assert row.reason == "abandoned" and row.state == State.SCHEDULED
+
+
+def test_a_short_wait_or_a_withheld_number_gets_no_automatic_callback(rig):
+    quick = _on_hold(rig, new_york_number())
+    quick.hangup()
+    assert rig.ctx.store.for_call(quick.call_sid) == []
+    hidden = _on_hold(rig, "anonymous")
+    hidden.elapsed += 300
+    hidden.hangup()
+    assert rig.ctx.store.for_call(hidden.call_sid) == []
+    kinds = [e.kind for e in call_events(rig.app, hidden.call_sid)]
+    assert "callback_not_booked" in kinds
+
+
+def test_a_second_request_merges_into_the_first_and_keeps_the_earlier_place(rig):
+    first = _accept_offer(rig)
+    second = _accept_offer(rig)
+    assert rig.request_for(first.call_sid).id == rig.ctx.store.active(rig.number)[0].id
+    assert rig.ctx.store.for_call(second.call_sid) == []
+    assert len(rig.ctx.store.active(rig.number)) == 1
+    kinds = [e.kind for e in call_events(rig.app, second.call_sid)]
+    assert "callback_merged" in kinds
+    rig.work()
+    assert len(rig.placed_calls()) == 1
+
+
+def test_texting_cancel_cancels_the_pending_callback(rig):
+    caller = _accept_offer(rig)
+    response = rig.post("/sms/incoming", {"From": rig.number, "To": COMPANY_NUMBER,
+                                      "Body": "Cancel", "MessageSid": "SM" + "1" * 32,
+                                      "AccountSid": ACCOUNT})
+    assert response.status_code == 200
+    assert "call back is cancelled" in response.get_data(as_text=True)
+    assert rig.request_for(caller.call_sid).state == State.CANCELLED
+    rig.work()
+    assert rig.placed_calls() == []
+
+
+def test_calling_in_again_and_reaching_an_agent_cancels_the_callback(rig):
+    caller = _accept_offer(rig)
+    rig.services.queues.set_agents(rig.queue, 0, rig.clock.now.timestamp())
+    again = _on_hold(rig)
+    again.taken_by_agent(60)
+    assert rig.request_for(caller.call_sid).state == State.CANCELLED
+
+
+def test_an_answer_for_a_cancelled_attempt_is_ended_politely(rig):
+    caller = _accept_offer(rig)
+    rig.work()
+    placed = rig.next_placed()
+    row = rig.request_for(caller.call_sid)
+    rig.ctx.store.move(row.id, State.CANCELLED, rig.clock.now, kind="callback_cancelled",
+                       expect=[State.DIALING], data={"why": "test"})
+    callee = rig.answer(placed)
+    assert callee.heard == ["Sorry, this call is no longer needed. Goodbye."]
