@@ -166,12 +166,19 @@ def _interactive(call: SimulatedCall, show: object, voice: str = "en") -> None:
 
 
 def _on_hold(call: SimulatedCall) -> None:
-    """In a queue: hold on, be taken by an agent, or give up."""
-    answer = click.prompt("on hold: Enter: wait 60 s, w SECONDS: wait, a SECONDS: an agent "
-                          "takes you for that long, h: hang up", default="",
-                          show_default=False).strip().lower()
+    """In a queue: hold on, press a key (a call back offer), be taken by an agent, or give
+    up."""
+    answer = click.prompt("on hold: Enter: wait 60 s, w SECONDS: wait, p KEYS: press, "
+                          "a SECONDS: an agent takes you for that long, h: hang up",
+                          default="", show_default=False).strip().lower()
     if answer.startswith("h"):
         call.hangup()
+        return
+    if answer.startswith("p"):
+        try:
+            call.press(answer[1:].strip())
+        except (SimulatorError, ValueError) as exc:
+            click.echo(f"  {exc}")
         return
     seconds = answer[1:].strip() if answer[:1] in ("w", "a") else ""
     amount = float(seconds) if seconds.replace(".", "", 1).isdigit() else 60.0
