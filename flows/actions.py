@@ -69,6 +69,10 @@ class Enqueue:
     turn: int
     queue: str
     context: dict[str, str] = field(default_factory=dict)
+    # Spoken words that accept a call back offer while on hold: the edge streams the
+    # caller's audio through the wait when it can hear ("stream" speech), else keys only.
+    words: tuple[str, ...] = ()
+    speech: str = "off"
 
 
 @dataclass(frozen=True)

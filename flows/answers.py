@@ -218,6 +218,22 @@ class Answers:
         self.log("callback_accepted", name, key=offer.key)
         self.out.append(actions.Leave())
 
+    def queue_spoken(self, name: str, node: EnqueueNode, event: SpeechHeard) -> None:
+        """The caller said the offer's words on hold; the edge has already taken them out
+        of the queue (a REST redirect), so they go straight to book the call back. Words
+        heard before the offer was made, or no match, change nothing: hold goes on."""
+        self.log_speech(name, event, choice=event.choice)
+        offer, queue = node.offer_callback, self.session.queue
+        if offer is None or not node.callback or event.choice != offer.key \
+                or queue.get("offered_at") is None:
+            self.out.append(actions.Enqueue(node=name, turn=self.session.turn,
+                                            queue=node.queue,
+                                            context=dict(queue.get("context") or {})))
+            return  # back in line (Twilio keeps no place for a redirected caller)
+        queue["leaving"] = "callback"
+        self.log("callback_accepted", name, spoken=event.text)
+        self.route(name, node.callback, "asked for a call back by voice")
+
     def callback_booked(self, name: str, node: CallbackNode, event: CallbackBooked) -> None:
         if not event.ok:
             self.log("callback_refused", name, error=event.error)

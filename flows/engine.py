@@ -104,6 +104,8 @@ class _Run(Answers):
             self.queue_left(node_name, node, event)
         elif isinstance(event, DigitsEntered) and isinstance(node, EnqueueNode):
             self.queue_key(node_name, node, event)
+        elif isinstance(event, SpeechHeard) and isinstance(node, EnqueueNode):
+            self.queue_spoken(node_name, node, event)
         elif isinstance(event, CallbackBooked) and isinstance(node, CallbackNode):
             self.callback_booked(node_name, node, event)
         else:
@@ -257,8 +259,11 @@ class _Run(Answers):
         self.session.turn += 1
         self.session.node = name
         self.session.queue = {"name": node.queue, "context": context}
+        offer = node.offer_callback
+        words = tuple(offer.words) if offer is not None and node.callback else ()
         self.out.append(act.Enqueue(node=name, turn=self.session.turn, queue=node.queue,
-                                    context=context))
+                                    context=context, words=words,
+                                    speech=self.flow.model.speech if words else "off"))
         self.log("enqueue", name, queue=node.queue, context=sorted(context))
 
     def node_agent_line(self, name: str, node: AgentLineNode, pending: list[act.Action]) -> None:

@@ -34,9 +34,15 @@ def lint(model: FlowModel, lines: dict[Path, int], filename: str) -> list[Proble
         report(("callbacks", "start"),
                f"callbacks start node {model.callbacks.start!r} is not defined")
     for name, node in nodes.items():
-        if getattr(node, "offer_callback", None) is not None and not node.callback:  # type: ignore[attr-defined]
+        offer = getattr(node, "offer_callback", None)
+        if offer is not None and not node.callback:  # type: ignore[attr-defined]
             report(("nodes", name, "offer_callback"), f"node {name!r} offers a call back but "
                    "has no `callback` node to book it")
+        if offer is not None and offer.words and model.speech != "stream":
+            report(("nodes", name, "offer_callback", "words"),
+                   f"node {name!r}: offer_callback words are heard only with `speech: "
+                   "stream` (Twilio cannot record on hold); callers can press the key",
+                   "warning")
     if model.human and not TARGET.match(model.human):
         report(("human",), f"human {model.human!r} is not an E.164 number, sip: or client: target")
     _reachability(model, nodes, report)

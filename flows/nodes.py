@@ -266,6 +266,9 @@ class CallbackOffer(Strict):
     key: str = Field(default="1", pattern=r"^[0-9*#]$")
     say: str = ("Press {{ key }} to be called back when it is your turn, without losing your "
                 "place in line.")
+    words: list[str] = Field(
+        default_factory=list,
+        description="spoken answers that accept, e.g. call me back (needs speech: stream)")
     every: int = Field(default=120, ge=30, le=900,
                        description="seconds between spoken offers (the key works all along)")
 

@@ -34,6 +34,7 @@ sock = Sock()  # only registers the route on the voice blueprint; holds no conne
 START_TIMEOUT = 10.0  # seconds to wait for Twilio's start message
 RECEIVE_TIMEOUT = 30.0  # a stream silent this long (no frames at all) is dead
 MAX_STREAM_SECONDS = 120.0  # stop listening to one prompt after this much audio
+MAX_HOLD_SECONDS = 4 * 3600.0  # a call back offer is listened for through the whole hold
 SPEAKING_CHECK_FRAMES = 10  # every 200 ms, tell the prompt's timeout if the caller is talking
 
 
@@ -79,8 +80,10 @@ def _listen(ws: Any, s: Any, public_base: str) -> None:
     recognizer = StreamingRecognizer(s.speech.model, phrases,
                                      **s.speech.grammar_options(digits))
     name = str(params.get("stream", ""))
+    on_hold = getattr(node, "type", "") == "enqueue"  # a call back offer heard on hold
+    limit = MAX_HOLD_SECONDS if on_hold else MAX_STREAM_SECONDS
     frames = 0
-    while recognizer.stream_seconds < MAX_STREAM_SECONDS:
+    while recognizer.stream_seconds < limit:
         raw = ws.receive(timeout=RECEIVE_TIMEOUT)
         if raw is None:
             return
@@ -101,10 +104,19 @@ def _listen(ws: Any, s: Any, public_base: str) -> None:
         frames += 1
         if utterance is None and frames % SPEAKING_CHECK_FRAMES == 0 and recognizer.speaking():
             s.streams.mark_speaking(session.call_sid, session.turn)
+        if utterance is not None and on_hold and not _offered(s, session):
+            continue  # words said before the offer was made do not take them out of line
         if utterance is not None and _answered(s, session, utterance, synonyms, digits,
                                                recognizer.stream_seconds,
                                                _input_url(public_base, session, name)):
             return
+
+
+def _offered(s: Any, session: Session) -> bool:
+    fresh = s.sessions.load(session.call_sid)
+    return bool(fresh is not None and not fresh.done and fresh.node == session.node
+                and fresh.turn == session.turn and fresh.queue.get("offered_at") is not None
+                and not fresh.queue.get("leaving"))
 
 
 def _await_start(ws: Any) -> dict[str, Any] | None:

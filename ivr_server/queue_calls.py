@@ -93,6 +93,8 @@ def _result() -> str:
         return _advance(session, Repeat(), s.clock())
     result = request.form.get("QueueResult", "error")
     result = result if result in QUEUE_RESULTS else "error"
+    if result == "redirected":
+        return twiml.empty()  # moved by our REST redirect, which already carries on the call
     waited = _int("QueueTime")
     now = s.clock()
     if result == "bridged":  # the agent's call ended (answered here if nobody said so)
@@ -111,6 +113,23 @@ def _result() -> str:
         "data": {"queue": queue, "result": result, "waited": waited,
                  "predicted": session.queue.get("predicted")}}])
     return _advance(session, QueueLeft(result, float(waited)), now)
+
+
+def left_by_voice(session: Session) -> None:
+    """A caller redirected out of the queue by a spoken answer: counted as leaving now
+    (Twilio's own QueueResult=redirected is ignored)."""
+    s = services()
+    queue = session.queue.get("name")
+    if not queue:
+        return
+    now = s.clock()
+    s.queues.abandon(queue, session.call_sid, now.timestamp())
+    waited = now.timestamp() - float(session.queue.get("joined_at") or now.timestamp())
+    s.calllog.add_events(session.call_sid, [{
+        "at": now, "node": session.node, "kind": "queue_result",
+        "data": {"queue": queue, "result": "redirected", "waited": round(waited),
+                 "predicted": session.queue.get("predicted")}}])
+    line_moved(s, queue)
 
 
 def _connect() -> str:

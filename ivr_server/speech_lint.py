@@ -26,6 +26,14 @@ def speech_warnings(flow: Flow, model: SpeechModel) -> list[Problem]:
                             f"speech model does not know {word!r}"
                             f"{f' (in {said!r})' if said != word else ''}, so callers cannot "
                             "answer with it", severity="warning"))
+        elif getattr(node, "offer_callback", None) is not None and flow.model.speech != "off":
+            for j, said in enumerate(node.offer_callback.words):  # type: ignore[attr-defined]
+                for word in model.unknown_words([normalise(said)]):
+                    line = line_for(flow.lines, ("nodes", name, "offer_callback", "words", j))
+                    problems.append(Problem(
+                        flow.file, line, f"node {name!r} offer_callback: the speech model does "
+                        f"not know {word!r}, so callers cannot ask for a call back with it",
+                        severity="warning"))
         elif isinstance(node, CollectNode) and mode != "off":
             language = (model.language or "").lower().replace("_", "-").split("-")[0]
             if language not in DIGIT_WORDS:

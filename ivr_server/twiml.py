@@ -44,6 +44,8 @@ def render(actions: Iterable[act.Action], *, listen: Listening | None = None,
         elif isinstance(action, act.Dial):
             response.append(_dial(action))
         elif isinstance(action, act.Enqueue):
+            if action.words and action.speech == "stream" and listen is not None:
+                _stream_hold(response, action, listen)
             query = urlencode({"node": action.node, "turn": action.turn})
             response.enqueue(action.queue, action=f"/voice/queue/result?{query}", method="POST",
                              wait_url=f"/voice/queue/wait?{query}", wait_url_method="POST")
@@ -54,6 +56,16 @@ def render(actions: Iterable[act.Action], *, listen: Listening | None = None,
         elif isinstance(action, act.Hangup):
             response.hangup()
     return str(response)
+
+
+def _stream_hold(response: VoiceResponse, action: act.Enqueue, listen: Listening) -> None:
+    """Stream the caller's audio through the wait, so "call me back" is heard on hold."""
+    start = Start()
+    name = f"{action.node}.{action.turn}.hold"
+    media = start.stream(name=name, url=listen.stream_url, track="inbound_track")
+    for key, value in (("node", action.node), ("turn", str(action.turn)), ("stream", name)):
+        media.parameter(name=key, value=value)
+    response.append(start)
 
 
 def _hold_offer(action: act.HoldOffer) -> Gather:

@@ -138,13 +138,21 @@ def _input() -> str:
     event: Event = DigitsEntered(digits) if digits else NoInput()
     if stream:  # path 2: the keypad and the voice race for this prompt
         event = s.streams.settle(session.call_sid, session.turn, event)
+        if stream.endswith(".hold"):  # heard on hold: the redirect took them out of line
+            from .queue_calls import left_by_voice
+
+            left_by_voice(session)
     elif recording and not digits and s.speech is not None:
         event = _hear(session, recording)
     return _advance(session, event, s.clock(), stop_stream=stream)
 
 
 def listening(node: Any) -> tuple[dict[str, list[str]], bool]:
-    """What a waiting node accepts by voice: a menu's synonyms, or digits for a collect."""
+    """What a waiting node accepts by voice: a menu's synonyms, digits for a collect, or
+    the words of a queue's call back offer."""
+    offer = getattr(node, "offer_callback", None)
+    if offer is not None and offer.words:
+        return {offer.key: list(offer.words)}, False
     synonyms = {o.key: list(o.say) for o in getattr(node, "options", []) if o.say}
     return synonyms, getattr(node, "type", "") == "collect"
 

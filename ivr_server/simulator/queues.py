@@ -146,6 +146,21 @@ def hung_up(call: SimulatedCall) -> None:
         call._request(verb.method, call._abs(verb.action), params)  # Twilio ignores the answer
 
 
+def redirected_out(call: SimulatedCall) -> None:
+    """The server moved the caller out of the queue through the REST API: Twilio reports
+    QueueResult=redirected to the Enqueue action (its answer is not used)."""
+    verb = call.queue_verb
+    if verb is None:
+        return
+    if call.queues is not None:
+        call.queues.leave(verb.name, call)
+    params = {"QueueResult": "redirected",
+              "QueueTime": str(int(call.elapsed - call.queue_joined))}
+    _off_hold(call)
+    if verb.action:
+        call._request(verb.method, call._abs(verb.action), params)
+
+
 def _left(call: SimulatedCall, result: str) -> None:
     verb = call.queue_verb
     assert verb is not None

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import queues
 from . import twiml_reader as tw
 from .media import to_mulaw_8k
 from .model import SimulatorError, new_sid
@@ -81,6 +82,8 @@ def say(call: SimulatedCall, audio: Audio, voice: str = "en", *,
     pending = call._pending
     if isinstance(pending, tw.Gather) and call.streams:
         return say_on_stream(call, pending, audio, voice, realtime=realtime)
+    if isinstance(pending, tw.Enqueue):
+        return say_on_hold(call, audio, voice, realtime=realtime)
     if isinstance(pending, tw.Gather) and "speech" not in pending.input:
         if pending.action_on_empty_result or not call._verbs \
                 or not isinstance(call._verbs[0], tw.Record):
@@ -110,17 +113,7 @@ def say_on_stream(call: SimulatedCall, gather: tw.Gather, audio: Audio, voice: s
     """Speak into the open media stream while the prompt waits. If the server hears an
     answer it redirects the live call through the REST API (the `recordings` stand-in
     receives it) and the call follows; if not, the prompt times out as it would on Twilio."""
-    data = audio_bytes(audio, voice)
-    mulaw = to_mulaw_8k(data)
-    stream = list(call.streams.values())[-1]
-    label = audio if isinstance(audio, str) else \
-        str(audio) if isinstance(audio, Path) else f"({len(data)} bytes of audio)"
-    call._note("caller", "speak", f"{label} [streamed {len(mulaw) / 8000:.1f}s]")
-    stream.send_audio(mulaw, realtime=realtime)
-    stream.send_silence(TRAILING_SILENCE, realtime=realtime)
-    call.elapsed += len(mulaw) / 8000 + TRAILING_SILENCE
-    redirect = call.recordings.wait_redirect(call.call_sid, REDIRECT_WAIT) \
-        if call.recordings is not None else None
+    redirect = _stream_speech(call, audio, voice, realtime, "streamed")
     if redirect is not None:
         call._pending = None
         call._note("twilio", "redirect", redirect[1])
@@ -129,6 +122,41 @@ def say_on_stream(call: SimulatedCall, gather: tw.Gather, audio: Audio, voice: s
     call.elapsed += gather.timeout
     call._gather_empty(gather, "")
     return call._run()
+
+
+def say_on_hold(call: SimulatedCall, audio: Audio, voice: str, *,
+                realtime: bool = False) -> list[str]:
+    """Speak while on hold. Only a stream started before the <Enqueue> hears it; if the
+    server takes the answer it redirects the call out of the queue and the call follows,
+    else hold goes on."""
+    if not call.streams:
+        raise SimulatorError("nobody listens on hold: no <Stream> was started before the "
+                             "<Enqueue> (a call back offer with words, and speech: stream?)")
+    start = len(call.heard)
+    redirect = _stream_speech(call, audio, voice, realtime, "streamed on hold")
+    if redirect is None:
+        return []
+    queues.redirected_out(call)
+    call._note("twilio", "redirect", redirect[1])
+    call._load(redirect[0], redirect[1], {})
+    call._run()
+    return call.heard[start:]
+
+
+def _stream_speech(call: SimulatedCall, audio: Audio, voice: str, realtime: bool,
+                   how: str) -> tuple[str, str] | None:
+    """Send the audio down the latest stream, then the redirect the server made, if any."""
+    data = audio_bytes(audio, voice)
+    mulaw = to_mulaw_8k(data)
+    stream = list(call.streams.values())[-1]
+    label = audio if isinstance(audio, str) else \
+        str(audio) if isinstance(audio, Path) else f"({len(data)} bytes of audio)"
+    call._note("caller", "speak", f"{label} [{how} {len(mulaw) / 8000:.1f}s]")
+    stream.send_audio(mulaw, realtime=realtime)
+    stream.send_silence(TRAILING_SILENCE, realtime=realtime)
+    call.elapsed += len(mulaw) / 8000 + TRAILING_SILENCE
+    return call.recordings.wait_redirect(call.call_sid, REDIRECT_WAIT) \
+        if call.recordings is not None else None
 
 
 def record(call: SimulatedCall, seconds: int, finish_key: str) -> list[str]:

@@ -221,3 +221,39 @@ def test_checking_a_template_never_evaluates_its_constant_parts() -> None:
             "load_flow_text(sys.stdin.read(), 'f.yaml')")
     subprocess.run([sys.executable, "-c", code], input=text, text=True, check=True, timeout=30,
                    cwd=Path(__file__).parents[2])
+
+
+def test_a_call_back_offer_needs_a_node_to_book_it() -> None:
+    text = flow("""
+        main:
+          type: enqueue
+          queue: desk
+          offer_callback:  # <-
+            key: "1"
+          fallback: bye
+        bye:
+          type: hangup
+        """)
+    assert_refused_on_marked_line(text, "offers a call back but has no `callback` node")
+
+
+def test_spoken_call_back_words_without_streaming_are_a_warning() -> None:
+    text = flow("""
+        main:
+          type: enqueue
+          queue: desk
+          offer_callback:
+            words:  # <-
+              - call me back
+          callback: book
+          fallback: bye
+        book:
+          type: callback
+          fallback: bye
+        bye:
+          type: hangup
+        """)
+    loaded = load_flow_text(text, "f.yaml")
+    assert f"f.yaml:{marked_line(text)}: warning: node 'main': offer_callback words are heard " \
+        "only with `speech: stream` (Twilio cannot record on hold); callers can press the key" \
+        in [str(w) for w in loaded.warnings]
