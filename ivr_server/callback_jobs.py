@@ -95,8 +95,14 @@ def place_reached(ctx: CallbackContext, row: CallbackRequest) -> bool:
     if agents is None:
         return True
     place = row.place_at.timestamp()
-    ahead = sum(1 for _, joined in ctx.queues.waiting(row.queue) if joined < place)
-    busy = len(ctx.queues.in_service(row.queue)) + ctx.store.count_dialing(row.queue)
+    others = ctx.store.in_states([State.DIALING, State.CONNECTED], queue=row.queue)
+    # A callback answered and back in line holds an agent; one ringing does too.
+    answered = {r.dial_sid for r in others if r.state == State.CONNECTED and r.dial_sid}
+    waiting = ctx.queues.waiting(row.queue)
+    ahead = sum(1 for sid, joined in waiting if joined < place and sid not in answered)
+    held = sum(1 for r in others if r.state == State.DIALING) + \
+        sum(1 for sid, _ in waiting if sid in answered)
+    busy = len(ctx.queues.in_service(row.queue)) + held
     return ahead == 0 and busy < agents
 
 

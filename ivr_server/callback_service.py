@@ -92,7 +92,7 @@ class CallbackJobs:
     def at(self, callback_id: int, seq: int, due: dt.datetime, now: dt.datetime) -> None:
         job_id = self.job_id(callback_id, seq)
         kwargs: dict[str, Any] = {"job_id": job_id, "job_timeout": 30,
-                                  "result_ttl": 3600, "failure_ttl": 7 * 86400,
+                                  "result_ttl": 60, "failure_ttl": 7 * 86400,
                                   "description": f"callback {callback_id} (schedule {seq})"}
         if due <= now:
             self.queue.enqueue("ivr_server.callback_jobs.run", callback_id, seq, **kwargs)

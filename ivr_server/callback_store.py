@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -61,13 +61,6 @@ class CallbackStore:
             query = query.where(CallbackRequest.queue == queue)
         with self.session_factory() as db:
             return list(db.scalars(query.order_by(CallbackRequest.id).limit(limit)))
-
-    def count_dialing(self, queue: str) -> int:
-        """Callbacks ringing or answered but not yet with an agent: each holds an agent."""
-        with self.session_factory() as db:
-            return db.scalar(select(func.count()).select_from(CallbackRequest).where(
-                CallbackRequest.queue == queue,
-                CallbackRequest.state.in_([State.DIALING, State.CONNECTED]))) or 0
 
     def for_call(self, call_sid: str) -> list[CallbackRequest]:
         with self.session_factory() as db:

@@ -234,12 +234,14 @@ def _register_optional() -> None:
     """Commands that live in their own modules."""
     from .cli_agents import agents_group
     from .cli_call import call_command, flows_test_command
+    from .cli_callbacks import callbacks_group
     from .cli_recognize import speech_recognize
     from .cli_speech import speech_group
     from .cli_worker import worker_command
 
     main.add_command(call_command, "call")
     main.add_command(agents_group, "agents")
+    main.add_command(callbacks_group, "callbacks")
     main.add_command(worker_command, "worker")
     speech_group.add_command(speech_recognize, "recognize")
     main.add_command(speech_group, "speech")

@@ -11,6 +11,7 @@ import pytest
 
 from callbacks.states import State
 from ivr_server import create_app
+from ivr_server.callback_jobs import run, use_context
 from ivr_server.simulator import new_sid
 from tests.prism import TwilioApiMock
 
@@ -270,3 +271,40 @@ def test_an_answer_for_a_cancelled_attempt_is_ended_politely(rig):
                        expect=[State.DIALING], data={"why": "test"})
     callee = rig.answer(placed)
     assert callee.heard == ["Sorry, this call is no longer needed. Goodbye."]
+
+
+def test_a_job_that_runs_twice_places_one_call(rig):
+    caller = _accept_offer(rig)
+    row = rig.request_for(caller.call_sid)
+    use_context(rig.ctx)
+    try:
+        rig.clock.now = max(rig.clock.now, row.due_at)
+        first = run(row.id, row.seq)
+        again = run(row.id, row.seq)  # RQ retried it, or a second worker had it too
+    finally:
+        use_context(None)
+    assert (first, again) == ("placed", "stale")
+    assert len(rig.placed_calls()) == 1
+    assert rig.request_for(caller.call_sid).attempts == 1
+
+
+def test_ops_list_and_cancel_callbacks_from_the_shell(rig, config):  # noqa: ANN001
+    from click.testing import CliRunner
+
+    from ivr_server.cli import main
+
+    from .conftest import ROOT
+
+    caller = _accept_offer(rig)
+    row = rig.request_for(caller.call_sid)
+    env = {"DATABASE_URL": config.database_url, "REDIS_URL": config.redis.url}
+    base = ["--config", str(ROOT / "config.toml"), "callbacks"]
+    listed = CliRunner().invoke(main, [*base, "list", "--queue", rig.queue], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert f"{row.id:>6}  scheduled" in listed.output and rig.number[-4:] in listed.output
+    assert rig.number[:-4] not in listed.output  # masked
+    cancelled = CliRunner().invoke(main, [*base, "cancel", str(row.id)], env=env)
+    assert cancelled.exit_code == 0 and "cancelled" in cancelled.output
+    assert rig.request_for(caller.call_sid).state == State.CANCELLED
+    again = CliRunner().invoke(main, [*base, "cancel", str(row.id)], env=env)
+    assert again.exit_code != 0 and "only requested or scheduled" in again.output
