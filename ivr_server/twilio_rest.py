@@ -139,7 +139,7 @@ class TwilioRest:
             to=to, from_=from_, start_time_after=since - timedelta(minutes=1), limit=20))
         for call in calls:
             created = call.date_created
-            if call.to == to and call.from_ == from_ and created is not None \
+            if call.to == to and getattr(call, "_from", None) == from_ and created is not None \
                     and created >= since - timedelta(seconds=5):
                 return str(call.sid), str(call.status)
         return None

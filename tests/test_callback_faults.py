@@ -155,6 +155,25 @@ def test_a_worker_killed_while_twilio_takes_the_call_never_causes_a_second_call(
     _finish(setup, callback_id)
 
 
+def test_a_call_placed_by_a_killed_worker_is_found_at_twilio_even_without_news(setup):
+    calls, ctx = setup["calls"], setup["ctx"]
+    calls.hold, calls.status_poster = 2.0, None  # Twilio takes it; its callbacks are lost
+    callback_id = _book(ctx, f"q-{new_sid('')[:8]}")
+    worker = setup["start_worker"]()
+    assert calls.arrived.wait(30), "the worker never asked Twilio to place the call"
+    _kill(worker)
+    _until(lambda: len(calls.placed()) == 1, 10, "Twilio to accept the call")
+    calls.hold = 0.0
+
+    setup["start_worker"]()  # after dial_grace it asks Twilio's Calls list: the call is there
+    _until(lambda: ctx.store.get(callback_id).dial_sid == calls.placed()[0].sid, 15,
+           "the reconciler to find the call at Twilio")
+    time.sleep(3)
+    assert len(calls.placed()) == 1
+    assert ctx.store.get(callback_id).state == State.DIALING  # still ringing, not redialled
+    _finish(setup, callback_id)
+
+
 def test_a_worker_killed_before_twilio_had_the_call_is_dialled_again_exactly_once(setup):
     calls, ctx = setup["calls"], setup["ctx"]
     calls.hold, calls.drop = 2.0, True  # the request dies with the worker
