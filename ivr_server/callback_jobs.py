@@ -140,8 +140,8 @@ def dial(ctx: CallbackContext, row: CallbackRequest, now: dt.datetime) -> str:
                        expect=[State.DIALING], last_outcome="refused",
                        data={"why": str(exc)[:300], "code": exc.code})
         return "failed"
-    ctx.store.set_dial_sid(row.id, token, sid, now)
-    ctx.store.note(row.id, now, "callback_call_placed", {"attempt": row.attempts, "sid": sid})
+    ctx.store.set_dial_sid(row.id, token, sid, now, kind="callback_call_placed",
+                           data={"attempt": row.attempts, "sid": sid})
     return "placed"
 
 

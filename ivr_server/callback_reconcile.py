@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
 from collections import Counter
 
+from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from callbacks.states import State
@@ -91,9 +94,34 @@ def settle_dialing(ctx: CallbackContext, row: CallbackRequest, now: dt.datetime)
 
 
 def _jobs_in_redis(ctx: CallbackContext) -> set[str]:
-    """Every callback job RQ still has: queued, scheduled for later, or running."""
+    """Every callback job RQ still has: scheduled for later, queued, or running. Read in the
+    order jobs move (scheduled, queued, started), so one moving meanwhile is still seen. A
+    job started longer ago than its timeout does not count: its worker died with it (a live
+    worker ends a job at its timeout), though RQ lists it as started for a while longer."""
     queue = ctx.callbacks.jobs.queue
-    ids = set(queue.get_job_ids())
-    ids.update(ScheduledJobRegistry(queue=queue).get_job_ids())
-    ids.update(StartedJobRegistry(queue=queue).get_job_ids())
+    ids = set(ScheduledJobRegistry(queue=queue).get_job_ids())
+    ids.update(queue.get_job_ids())
+    now = time.time()
+    for job_id in StartedJobRegistry(queue=queue).get_job_ids():
+        job = queue.fetch_job(job_id)
+        if job is not None and (job.started_at is None or
+                                now - job.started_at.timestamp() <= (job.timeout or 180) + 5):
+            ids.add(job.id)
     return ids
+
+
+def move_due(queue: Queue, stop: threading.Event, every: float = 1.0) -> None:
+    """Put the queue's due jobs in line, from every worker, every second. RQ's scheduler
+    does it from one worker only (a lock per queue); when that worker is SIGKILLed its lock
+    lives on for a minute and callbacks would wait. ZREM decides which worker moves a job;
+    one moved twice (here and by RQ's scheduler) finds its schedule already claimed."""
+    registry = ScheduledJobRegistry(queue=queue)
+    while not stop.wait(every):
+        try:
+            for job_id in registry.get_jobs_to_schedule(int(time.time())):
+                if queue.connection.zrem(registry.key, job_id):
+                    job = queue.fetch_job(job_id)
+                    if job is not None:
+                        queue.enqueue_job(job)
+        except Exception:  # noqa: BLE001 - Redis away: the next tick tries again
+            log.exception("moving due callback jobs failed")

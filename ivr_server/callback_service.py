@@ -117,9 +117,14 @@ class Callbacks:
         agent, or None when the queue cannot say."""
         self.store, self.jobs, self.config, self.clock = store, jobs, config, clock
         self.predict = predict
+        self._rules: dict[str, QueueRules] = {}
 
     def rules(self, queue: str) -> QueueRules:
-        return rules_for(self.config, queue)
+        """Parsed once per queue (the config does not change while the process runs)."""
+        rules = self._rules.get(queue)
+        if rules is None:
+            rules = self._rules[queue] = rules_for(self.config, queue)
+        return rules
 
     def zones(self, number: str, queue: str) -> tuple[str, ...]:
         return time_zones(number, self.rules(queue).time_zone)

@@ -179,14 +179,20 @@ class CallbackStore:
                           token=token, due_at=due, seq=seq, **fields)
         return moved
 
-    def set_dial_sid(self, callback_id: int, token: str, dial_sid: str,
-                     at: dt.datetime) -> bool:
+    def set_dial_sid(self, callback_id: int, token: str, dial_sid: str, at: dt.datetime,
+                     *, kind: str = "", data: dict[str, Any] | None = None) -> bool:
+        """Name the attempt's call (once); with `kind`, its event goes in the same step."""
         with self.session_factory.begin() as db:
             done = db.execute(update(CallbackRequest).where(
                 CallbackRequest.id == callback_id, CallbackRequest.dial_token == token,
                 CallbackRequest.dial_sid.is_(None)).values(dial_sid=dial_sid, updated_at=at)
                 .execution_options(synchronize_session=False))
-            return done.rowcount == 1  # type: ignore[attr-defined]
+            named = done.rowcount == 1  # type: ignore[attr-defined]
+            if kind:
+                row = db.get(CallbackRequest, callback_id)
+                if row is not None:
+                    _event(db, row, at, kind, data or {})
+            return named
 
     def note(self, callback_id: int, at: dt.datetime, kind: str,
              data: dict[str, Any]) -> None:

@@ -77,10 +77,10 @@ def reconcile_every(context: object, interval: float, stop: threading.Event) -> 
 @click.pass_obj
 def worker_command(config: Config, burst: bool) -> None:
     """Send queued texts and place callbacks (the web server only queues them)."""
-    from rq import Queue, Worker
+    from rq import Queue, SimpleWorker
 
     from .callback_jobs import use_context as use_callback_context
-    from .callback_reconcile import reconcile
+    from .callback_reconcile import move_due, reconcile
     from .redis_conn import connect, running_server_url
     from .sms_jobs import use_context
     from .sms_outbox import QUEUE_NAME
@@ -92,15 +92,21 @@ def worker_command(config: Config, burst: bool) -> None:
     use_context(job_context(config, url))
     callbacks = callback_job_context(config, url)
     use_callback_context(callbacks)
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # 15 lines a request
     jobs = connect(url, decode=False)
+    queue = callbacks.callbacks.jobs.queue
     stop = threading.Event()
     if burst:
         reconcile(callbacks)
     else:
         threading.Thread(target=reconcile_every, daemon=True, name="callback-reconciler",
                          args=(callbacks, config.callbacks.reconcile_interval, stop)).start()
+        threading.Thread(target=move_due, daemon=True, name="callback-mover",
+                         args=(queue, stop)).start()
     try:
-        Worker([callbacks.callbacks.jobs.queue, Queue(QUEUE_NAME, connection=jobs)],
-               connection=jobs).work(burst=burst, with_scheduler=True)
+        # Jobs run in this process (no fork per job): they are short and wait on Twilio and
+        # SQL, and a fork would copy the reconciler's SQL connections mid-use.
+        SimpleWorker([queue, Queue(QUEUE_NAME, connection=jobs)],
+                     connection=jobs).work(burst=burst, with_scheduler=True)
     finally:
         stop.set()
