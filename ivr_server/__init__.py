@@ -29,6 +29,7 @@ from .redis_conn import connect
 from .registry import FlowRegistry
 from .sessions import SessionStore
 from .signature import Signer
+from .sms_outbox import QUEUE_NAME as SMS_QUEUE
 from .sms_outbox import SmsOutbox
 from .sms_store import SmsStore
 from .speech_input import SpeechInput
@@ -110,7 +111,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         estimates=WaitEstimates(queues, config.queues.predictor),
         sms_store=(sms_store := SmsStore(session_factory)),
         outbox=SmsOutbox(_jobs_connection(redis_client), sms_store, config.sms,
-                         clock or system_clock),
+                         clock or system_clock, queue_name=f"{prefix}{SMS_QUEUE}"),
     )
     services.speech = speech_input(config)
     services.rest = twilio_rest(config)

@@ -49,7 +49,8 @@ def reconcile(ctx: CallbackContext, now: dt.datetime | None = None) -> Counter[s
         started = row.dial_started_at or row.updated_at
         patience = grace if row.dial_sid is None else \
             grace + dt.timedelta(seconds=ctx.config.ring_timeout + 120)
-        if now - started >= patience:
+        # A call still ringing at the last look is asked about again only after as long.
+        if now - started >= patience and now - row.updated_at >= min(patience, grace * 2):
             done[settle_dialing(ctx, row, now)] += 1
     for row in ctx.store.in_states([State.CONNECTED]):
         if now - row.updated_at >= CONNECTED_LIMIT:
@@ -90,6 +91,7 @@ def settle_dialing(ctx: CallbackContext, row: CallbackRequest, now: dt.datetime)
     if status in FINAL_STATUSES:
         attempt_ended(ctx, row, token, status, "", now)
         return "settled"
+    ctx.store.touch(row.id, now)
     return "still-ringing"
 
 
@@ -104,8 +106,9 @@ def _jobs_in_redis(ctx: CallbackContext) -> set[str]:
     now = time.time()
     for job_id in StartedJobRegistry(queue=queue).get_job_ids():
         job = queue.fetch_job(job_id)
-        if job is not None and (job.started_at is None or
-                                now - job.started_at.timestamp() <= (job.timeout or 180) + 5):
+        began = (job.started_at or job.enqueued_at) if job is not None else None
+        if job is not None and (began is None or
+                                now - began.timestamp() <= (job.timeout or 180) + 5):
             ids.add(job.id)
     return ids
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -84,10 +85,12 @@ class CallbackJobs:
         """`jobs_redis`: a client made with `connect(url, decode=False)`, as RQ needs."""
         self.redis = jobs_redis
         self.queue = Queue(queue_name, connection=jobs_redis)
+        self.job_prefix = re.sub(r"[^A-Za-z0-9_-]", "_", queue_name)
 
-    @staticmethod
-    def job_id(callback_id: int, seq: int) -> str:
-        return f"callback-{callback_id}-{seq}"
+    def job_id(self, callback_id: int, seq: int) -> str:
+        # rq:job:<id> is global to the Redis: name jobs after the queue (it carries the key
+        # prefix), in the letters RQ allows in a job id.
+        return f"{self.job_prefix}-{callback_id}-{seq}"
 
     def at(self, callback_id: int, seq: int, due: dt.datetime, now: dt.datetime) -> None:
         job_id = self.job_id(callback_id, seq)

@@ -194,6 +194,12 @@ class CallbackStore:
                     _event(db, row, at, kind, data or {})
             return named
 
+    def touch(self, callback_id: int, at: dt.datetime) -> None:
+        """Looked at, nothing changed: the reconciler waits before asking again."""
+        with self.session_factory.begin() as db:
+            db.execute(update(CallbackRequest).where(CallbackRequest.id == callback_id)
+                       .values(updated_at=at).execution_options(synchronize_session=False))
+
     def note(self, callback_id: int, at: dt.datetime, kind: str,
              data: dict[str, Any]) -> None:
         """An event in the original call's timeline that changes no state."""

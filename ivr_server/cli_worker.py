@@ -106,7 +106,8 @@ def worker_command(config: Config, burst: bool) -> None:
     try:
         # Jobs run in this process (no fork per job): they are short and wait on Twilio and
         # SQL, and a fork would copy the reconciler's SQL connections mid-use.
-        SimpleWorker([queue, Queue(QUEUE_NAME, connection=jobs)],
+        sms = Queue(f"{config.redis.key_prefix}{QUEUE_NAME}", connection=jobs)
+        SimpleWorker([queue, sms],
                      connection=jobs).work(burst=burst, with_scheduler=True)
     finally:
         stop.set()

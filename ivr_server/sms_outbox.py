@@ -22,7 +22,7 @@ from .config import SmsConfig
 from .sms_store import SmsStore
 
 log = logging.getLogger("ivr_server.sms")
-QUEUE_NAME = "sms"
+QUEUE_NAME = "sms"  # after the Redis key prefix: "ivr:sms"
 
 
 def retry_policy(config: SmsConfig) -> Retry | None:

@@ -25,7 +25,8 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -93,7 +94,17 @@ class TwilioApiMock:
 @pytest.fixture(scope="session")
 def twilio_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwilioApiMock]:
     node_packages()
-    workdir = tmp_path_factory.mktemp("twilio-api")
+    with running_mock(tmp_path_factory.mktemp("twilio-api")) as mock:
+        yield mock
+
+
+@contextmanager
+def running_mock(workdir: Path,
+                 tune: Callable[[ThreadingHTTPServer], None] | None = None
+                 ) -> Iterator[TwilioApiMock]:
+    """Prism serving the tightened spec from `workdir`, behind the recording proxy (`tune`
+    adjusts the proxy's server before it starts). Raises pytest's Failed when Prism does
+    not start (node_packages() first)."""
     spec = write_tightened(SOURCE, workdir / "twilio_api_v2010.strict.json")
     closed = closed_forms(json.loads(spec.read_text(encoding="utf-8")))
     port, log = free_port(), workdir / "prism.log"
@@ -107,6 +118,8 @@ def twilio_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwilioApiMo
         mock = TwilioApiMock("", log, time.monotonic() - started)
         proxy = ThreadingHTTPServer(("127.0.0.1", 0), recording_proxy(mock, port, closed))
         proxy.daemon_threads = True
+        if tune is not None:
+            tune(proxy)
         mock.base_url = f"http://127.0.0.1:{proxy.server_address[1]}"
         thread = threading.Thread(target=proxy.serve_forever, args=(0.05,),
                                   name="twilio-api-proxy", daemon=True)
@@ -158,6 +171,7 @@ def recording_proxy(mock: TwilioApiMock, prism_port: int,
                     closed: list[tuple[str, re.Pattern[str], set[str]]]) -> type:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are written apart
 
         def handle_one(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

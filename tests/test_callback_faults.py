@@ -205,7 +205,7 @@ def test_callbacks_scheduled_for_later_survive_redis_losing_every_job(setup):
     jobs = ctx.callbacks.jobs.redis
     for key in jobs.scan_iter(match=f"rq:*{queue.name}*".encode()):  # as if Redis restarted
         jobs.delete(key)
-    for key in jobs.scan_iter(match=b"rq:job:callback-*"):
+    for key in jobs.scan_iter(match=f"rq:job:{ctx.callbacks.jobs.job_prefix}-*".encode()):
         jobs.delete(key)
     row = ctx.store.get(later.callback_id)
     assert not ctx.callbacks.jobs.pending(row.id, row.seq)

@@ -147,16 +147,18 @@ def test_a_busy_twilio_is_retried_then_the_job_is_kept_as_failed(redis_client, s
 
 
 def test_ivr_worker_sends_what_the_web_side_queued(redis_client, store, api, redis_url,
-                                                   database_url):
+                                                   database_url, redis_prefix):
     from click.testing import CliRunner
 
     from ivr_server.cli import main
 
     from .conftest import ROOT
 
-    box = SmsOutbox(redis_client, store, SENDER, lambda: NOW)  # the real "sms" queue
+    # The queue the server uses: "sms" after the deployment's key prefix.
+    box = SmsOutbox(redis_client, store, SENDER, lambda: NOW, queue_name=f"{redis_prefix}sms")
     message = box.send(kind="wait_estimate", to=MOBILE, body="Worker test.")
     env = {"REDIS_URL": redis_url, "DATABASE_URL": database_url,
+           "IVR_REDIS_PREFIX": redis_prefix,
            "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": TOKEN,
            "TWILIO_API_BASE_URL": api.base_url, "TWILIO_SMS_FROM": "+15005550006"}
     result = CliRunner().invoke(main, ["--config", str(ROOT / "config.toml"), "worker",
