@@ -28,6 +28,8 @@ log = logging.getLogger("ivr_server.callback_reconcile")
 FINAL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 REQUESTED_GRACE = dt.timedelta(seconds=30)  # a booking still being scheduled
 CONNECTED_LIMIT = dt.timedelta(hours=4)  # a call whose end Twilio never reported
+RECHECK_RINGING = dt.timedelta(minutes=5)  # between asking Twilio about one call
+MAX_STATUS_CHECKS = 50  # calls asked about per pass
 
 
 def reconcile(ctx: CallbackContext, now: dt.datetime | None = None) -> Counter[str]:
@@ -45,13 +47,20 @@ def reconcile(ctx: CallbackContext, now: dt.datetime | None = None) -> Counter[s
             ctx.callbacks.jobs.at(row.id, row.seq, row.due_at or now, now)
             done["rescheduled"] += 1
     grace = dt.timedelta(seconds=ctx.config.dial_grace)
-    for row in ctx.store.in_states([State.DIALING]):
-        started = row.dial_started_at or row.updated_at
-        patience = grace if row.dial_sid is None else \
-            grace + dt.timedelta(seconds=ctx.config.ring_timeout + 120)
-        # A call still ringing at the last look is asked about again only after as long.
-        if now - started >= patience and now - row.updated_at >= min(patience, grace * 2):
+    dialing = ctx.store.in_states([State.DIALING])
+    # First the attempts Twilio never named (a worker died placing them): each may be a
+    # callback nobody will place until it is settled.
+    for row in (r for r in dialing if r.dial_sid is None):
+        if now - (row.dial_started_at or row.updated_at) >= grace:
             done[settle_dialing(ctx, row, now)] += 1
+    # Then calls whose end Twilio has not reported: a few each pass, each asked about again
+    # only after a while, so a backlog of them never delays the first kind.
+    patience = grace + dt.timedelta(seconds=ctx.config.ring_timeout + 120)
+    named = sorted((r for r in dialing if r.dial_sid is not None
+                    and now - (r.dial_started_at or r.updated_at) >= patience
+                    and now - r.updated_at >= RECHECK_RINGING), key=lambda r: r.updated_at)
+    for row in named[:MAX_STATUS_CHECKS]:
+        done[settle_dialing(ctx, row, now)] += 1
     for row in ctx.store.in_states([State.CONNECTED]):
         if now - row.updated_at >= CONNECTED_LIMIT:
             ctx.store.move(row.id, State.COMPLETED, now, kind="callback_completed",
