@@ -19,6 +19,7 @@ import pytest
 from callbacks.states import State
 from ivr_server import create_app
 from ivr_server.callback_reconcile import reconcile
+from ivr_server.db import upgrade
 from ivr_server.simulator import answer_outbound, new_sid
 from ivr_server.simulator.calls_api import CallsApi, PlacedCall
 from ivr_server.simulator.queues import SimulatedQueues
@@ -27,6 +28,7 @@ from tests.prism import TwilioApiMock
 
 from .callback_rig import ACCOUNT, COMPANY_NUMBER, new_york_number
 from .conftest import AUTH_TOKEN, PUBLIC_URL
+from .db_fixtures import fresh_database
 
 pytestmark = pytest.mark.slow
 IVR = Path(sys.executable).with_name("ivr")
@@ -39,8 +41,13 @@ def _toml(value: object) -> str:
 
 @pytest.fixture
 def setup(tmp_path, config, twilio_api: TwilioApiMock) -> Iterator[dict]:  # noqa: ANN001
+    # A database of its own: a worker's reconciler looks after every request it holds.
+    stack = contextlib.ExitStack()
+    database = stack.enter_context(fresh_database(tmp_path))
+    upgrade(database)
     calls = CallsApi(twilio_api.base_url).start()
     cfg = (config.with_section("twilio", account_sid=ACCOUNT, api_base_url=calls.base_url)
+           .with_section("database", url=database)
            .with_section("callbacks", from_number=COMPANY_NUMBER, callee_hours="00:00-24:00",
                          dial_grace=2, reconcile_interval=1))
     app = create_app(cfg)  # the real clock: the worker processes use it too
@@ -84,6 +91,8 @@ def setup(tmp_path, config, twilio_api: TwilioApiMock) -> Iterator[dict]:  # noq
         _kill(worker)
     calls.close()
     app.extensions["ivr"].redis.close()
+    app.extensions["ivr"].session_factory.kw["bind"].dispose()
+    stack.close()
 
 
 def _kill(worker: subprocess.Popen) -> None:

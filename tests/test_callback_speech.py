@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from ivr_server import create_app
-from ivr_server.simulator import RecordingsServer, SimulatedCall
+from ivr_server.simulator import RecordingsServer, SimulatedCall, new_sid
 from ivr_server.simulator.queues import SimulatedQueues
 from ivr_server.simulator.transport import InProcessTransport
 from speech.model import default_model_path
 
+from .callback_rig import new_york_number
 from .conftest import AUTH_TOKEN, PUBLIC_URL
 from .helpers import call_events
 from .speech import audio_fixtures
@@ -53,15 +54,17 @@ def api() -> Iterator[RecordingsServer]:
 
 @pytest.fixture
 def caller(config, clock, flows_dir, api) -> Iterator[SimulatedCall]:  # noqa: ANN001
-    (flows_dir / "spoken_offer.yaml").write_text(FLOW)
+    # The database outlives tests: this caller and queue are this test's own.
+    (flows_dir / "spoken_offer.yaml").write_text(
+        FLOW.replace("queue: spoken-offer", f"queue: spoken-{new_sid('')[:10]}"))
     cfg = (config.with_section("flows", directory=str(flows_dir), reload_interval=0.0,
                                numbers={TO: "spoken_offer"}, settings=config.flows.settings)
            .with_section("twilio", account_sid=ACCOUNT_SID, api_base_url=api.base_url)
            .with_section("speech", model_path=str(default_model_path())))
     app = create_app(cfg, clock=clock)
     transport = InProcessTransport(app, PUBLIC_URL)
-    call = SimulatedCall(transport, AUTH_TOKEN, to=TO, account_sid=ACCOUNT_SID,
-                         recordings=api, queues=SimulatedQueues())
+    call = SimulatedCall(transport, AUTH_TOKEN, to=TO, from_=new_york_number(),
+                         account_sid=ACCOUNT_SID, recordings=api, queues=SimulatedQueues())
     call.app = app  # type: ignore[attr-defined]
     call.dial()
     assert call.waiting_for == "queue" and call.streams, "the hold is listened to"

@@ -146,26 +146,35 @@ def test_a_busy_twilio_is_retried_then_the_job_is_kept_as_failed(redis_client, s
     assert FailedJobRegistry(queue=box.queue).count == 1
 
 
-def test_ivr_worker_sends_what_the_web_side_queued(redis_client, store, api, redis_url,
-                                                   database_url, redis_prefix):
+def test_ivr_worker_sends_what_the_web_side_queued(redis_client, api, redis_url,
+                                                   redis_prefix, tmp_path):
     from click.testing import CliRunner
 
     from ivr_server.cli import main
+    from ivr_server.db import upgrade
 
     from .conftest import ROOT
+    from .db_fixtures import fresh_database
 
-    # The queue the server uses: "sms" after the deployment's key prefix.
-    box = SmsOutbox(redis_client, store, SENDER, lambda: NOW, queue_name=f"{redis_prefix}sms")
-    message = box.send(kind="wait_estimate", to=MOBILE, body="Worker test.")
-    env = {"REDIS_URL": redis_url, "DATABASE_URL": database_url,
-           "IVR_REDIS_PREFIX": redis_prefix,
-           "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": TOKEN,
-           "TWILIO_API_BASE_URL": api.base_url, "TWILIO_SMS_FROM": "+15005550006"}
-    result = CliRunner().invoke(main, ["--config", str(ROOT / "config.toml"), "worker",
-                                       "--burst"], env=env)
-    assert result.exit_code == 0, result.output
-    assert store.message(message).status == "sent", result.output
-    assert api.last().fields["Body"] == "Worker test."
+    # A database of its own: the worker also looks after every callback request it holds.
+    with fresh_database(tmp_path) as database_url:
+        upgrade(database_url)
+        engine = make_engine(database_url)
+        store = SmsStore(make_session_factory(engine))
+        # The queue the server uses: "sms" after the deployment's key prefix.
+        box = SmsOutbox(redis_client, store, SENDER, lambda: NOW,
+                        queue_name=f"{redis_prefix}sms")
+        message = box.send(kind="wait_estimate", to=MOBILE, body="Worker test.")
+        env = {"REDIS_URL": redis_url, "DATABASE_URL": database_url,
+               "IVR_REDIS_PREFIX": redis_prefix,
+               "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": TOKEN,
+               "TWILIO_API_BASE_URL": api.base_url, "TWILIO_SMS_FROM": "+15005550006"}
+        result = CliRunner().invoke(main, ["--config", str(ROOT / "config.toml"), "worker",
+                                           "--burst"], env=env)
+        assert result.exit_code == 0, result.output
+        assert store.message(message).status == "sent", result.output
+        assert api.last().fields["Body"] == "Worker test."
+        engine.dispose()
 
 
 def test_a_wait_text_is_dropped_if_the_caller_left_the_queue_before_it_went(
