@@ -88,6 +88,13 @@ def book_for_call(s: Any, session: Session, action: act.BookCallback,
                           error=booking.error)
 
 
+def booking_for(session: Session, reason: str) -> act.BookCallback:
+    """A callback for the caller's own number in the queue they were in (not via a node)."""
+    return act.BookCallback(node=session.node or "", queue=session.queue.get("name", ""),
+                            number=session.caller, reason=reason,
+                            context=dict(session.queue.get("context") or {}))
+
+
 def book_on_abandon(s: Any, session: Session, waited: int, now: dt.datetime) -> None:
     """A caller who hung up after waiting long enough is called back, if the flow says so.
     A withheld or uncallable number is silently not (the booking says why in the log)."""
@@ -99,10 +106,7 @@ def book_on_abandon(s: Any, session: Session, waited: int, now: dt.datetime) -> 
     threshold = getattr(node, "abandon_callback", None)
     if not queue or threshold is None or waited < threshold:
         return
-    action = act.BookCallback(node=session.node or "", queue=queue, number=session.caller,
-                              reason="abandoned",
-                              context=dict(session.queue.get("context") or {}))
-    booked = book_for_call(s, session, action, now)
+    booked = book_for_call(s, session, booking_for(session, "abandoned"), now)
     kind = "callback_on_abandon" if booked.ok else "callback_not_booked"
     s.calllog.add_events(session.call_sid, [{"at": now, "node": session.node, "kind": kind,
                                              "data": {"waited": waited, "when": booked.when,

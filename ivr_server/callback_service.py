@@ -114,12 +114,8 @@ class CallbackJobs:
 
 class Callbacks:
     def __init__(self, store: CallbackStore, jobs: CallbackJobs, config: CallbacksConfig,
-                 clock: Callable[[], dt.datetime],
-                 predict: Callable[[str, float, float], float | None] | None = None):
-        """`predict(queue, place_ts, now_ts)`: seconds until a virtual place reaches an
-        agent, or None when the queue cannot say."""
+                 clock: Callable[[], dt.datetime]):
         self.store, self.jobs, self.config, self.clock = store, jobs, config, clock
-        self.predict = predict
         self._rules: dict[str, QueueRules] = {}
 
     def rules(self, queue: str) -> QueueRules:
@@ -158,23 +154,16 @@ class Callbacks:
 
     def _plan(self, row: CallbackRequest, predicted: dt.datetime, now: dt.datetime, *,
               merged: bool) -> Booking:
-        rules = self.rules(row.queue)
-        zones = time_zones(row.number, rules.time_zone)
-        due = next_opening(max(predicted, now), zones, rules.calling)
-        if due is None:
-            self.store.move(row.id, State.FAILED, now, kind="callback_failed",
-                            data={"why": "no calling window in the next 14 days"},
-                            last_outcome="no-window")
-            return Booking(ok=False, callback_id=row.id,
-                           error="there is no time we may call in the next two weeks")
-        why = "calling window" if due > predicted else "predicted wait"
-        moved = self.store.schedule(row.id, due, now, data={"why": why},
-                                    predicted_at=predicted)
-        if moved is None:
-            return Booking(ok=False, callback_id=row.id, error="the request changed meanwhile")
-        self.jobs.at(row.id, moved.seq, due, now)
-        return Booking(ok=True, callback_id=row.id, merged=merged, due=due,
-                       when=self.when(row, due, now))
+        moved = self.reschedule(row, predicted, now, kind="callback_scheduled", data={},
+                                predicted_at=predicted)
+        if moved is None or moved.due_at is None:
+            now_row = self.store.get(row.id)
+            error = "there is no time we may call in the next two weeks" \
+                if now_row is not None and now_row.state == State.FAILED \
+                else "the request changed meanwhile"
+            return Booking(ok=False, callback_id=row.id, error=error)
+        return Booking(ok=True, callback_id=row.id, merged=merged, due=moved.due_at,
+                       when=self.when(row, moved.due_at, now))
 
     def when(self, row: CallbackRequest, due: dt.datetime, now: dt.datetime) -> str:
         zones = self.zones(row.number, row.queue)
@@ -185,13 +174,14 @@ class Callbacks:
                    **fields: Any) -> CallbackRequest | None:
         """Move to the first open moment at or after `earliest`; fail if there is none."""
         rules = self.rules(row.queue)
-        due = next_opening(max(earliest, now), time_zones(row.number, rules.time_zone),
-                           rules.calling)
+        earliest = max(earliest, now)
+        due = next_opening(earliest, time_zones(row.number, rules.time_zone), rules.calling)
         if due is None:
             self.store.move(row.id, State.FAILED, now, kind="callback_failed", token=token,
                             data={**data, "why": "no calling window in the next 14 days"},
                             last_outcome="no-window")
             return None
+        data = {"why": "calling window" if due > earliest else "on time", **data}
         moved = self.store.schedule(row.id, due, now, kind=kind, data=data, token=token,
                                     **fields)
         if moved is not None:

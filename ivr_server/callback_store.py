@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from callbacks.errors import InvalidTransition
 from callbacks.states import ACTIVE, FINAL, State, check_transition
 
 from .models import CallbackRequest, CallEvent
@@ -169,15 +170,9 @@ class CallbackStore:
                                             State.CONNECTED),
                  token: str | None = None, **fields: Any) -> CallbackRequest | None:
         """(Re)schedule for `due`: a new `seq`, so any job scheduled before is void."""
-        with self.session_factory() as db:
-            row = db.get(CallbackRequest, callback_id)
-            if row is None:
-                return None
-            seq = row.seq + 1
-        moved = self.move(callback_id, State.SCHEDULED, at, kind=kind,
-                          data={"due": due.isoformat(), **(data or {})}, expect=expect,
-                          token=token, due_at=due, seq=seq, **fields)
-        return moved
+        return self.move(callback_id, State.SCHEDULED, at, kind=kind,
+                         data={"due": due.isoformat(), **(data or {})}, expect=expect,
+                         token=token, due_at=due, seq=CallbackRequest.seq + 1, **fields)
 
     def set_dial_sid(self, callback_id: int, token: str, dial_sid: str, at: dt.datetime,
                      *, kind: str = "", data: dict[str, Any] | None = None) -> bool:
@@ -212,7 +207,7 @@ class CallbackStore:
 def _allowed(old: State, new: State) -> bool:
     try:
         check_transition(old, new)
-    except Exception:  # noqa: BLE001 - InvalidTransition: not a candidate
+    except InvalidTransition:
         return False
     return True
 

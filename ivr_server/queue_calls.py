@@ -11,7 +11,9 @@ A failure while waiting keeps the caller waiting (a wait URL cannot dial a perso
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from typing import Any
 
 from flask import request
 
@@ -97,21 +99,7 @@ def _result() -> str:
         return twiml.empty()  # moved by our REST redirect, which already carries on the call
     waited = _int("QueueTime")
     now = s.clock()
-    if result == "bridged":  # the agent's call ended (answered here if nobody said so)
-        s.queues.answer(queue, session.call_sid, now.timestamp())
-        s.queues.hangup(queue, session.call_sid, now.timestamp())
-    else:
-        s.queues.abandon(queue, session.call_sid, now.timestamp())
-    if result == "hangup":
-        book_on_abandon(s, session, waited, now)
-    if result == "bridged":  # with an agent: a callback asked for before is not needed
-        served(s, queue, session.call_sid, now)
-    else:
-        line_moved(s, queue)
-    s.calllog.add_events(session.call_sid, [{
-        "at": now, "node": session.node, "kind": "queue_result",
-        "data": {"queue": queue, "result": result, "waited": waited,
-                 "predicted": session.queue.get("predicted")}}])
+    _left_queue(s, session, queue, result, waited, now)
     return _advance(session, QueueLeft(result, float(waited)), now)
 
 
@@ -123,13 +111,26 @@ def left_by_voice(session: Session) -> None:
     if not queue:
         return
     now = s.clock()
-    s.queues.abandon(queue, session.call_sid, now.timestamp())
-    waited = now.timestamp() - float(session.queue.get("joined_at") or now.timestamp())
+    joined = float(session.queue.get("joined_at") or now.timestamp())
+    _left_queue(s, session, queue, "redirected", round(now.timestamp() - joined), now)
+
+
+def _left_queue(s: Any, session: Session, queue: str, result: str, waited: int,
+                now: dt.datetime) -> None:
+    """The live queue state, callbacks and the timeline learn how the caller left."""
+    if result == "bridged":  # the agent's call ended (answered here if nobody said so)
+        s.queues.answer(queue, session.call_sid, now.timestamp())
+        s.queues.hangup(queue, session.call_sid, now.timestamp())
+        served(s, queue, session.call_sid, now)  # a callback asked for before: not needed
+    else:
+        s.queues.abandon(queue, session.call_sid, now.timestamp())
+        if result == "hangup":
+            book_on_abandon(s, session, waited, now)
+        line_moved(s, queue)
     s.calllog.add_events(session.call_sid, [{
         "at": now, "node": session.node, "kind": "queue_result",
-        "data": {"queue": queue, "result": "redirected", "waited": round(waited),
+        "data": {"queue": queue, "result": result, "waited": waited,
                  "predicted": session.queue.get("predicted")}}])
-    line_moved(s, queue)
 
 
 def _connect() -> str:

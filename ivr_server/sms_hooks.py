@@ -17,12 +17,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
 
-from flows.actions import BookCallback
 from sms.keywords import classify
 from sms.numbers import normalise
 from sms.templates import render_sms
 
-from .callback_calls import book_for_call
+from .callback_calls import book_for_call, booking_for
 from .signature import is_signed
 from .sms_triggers import templates
 
@@ -127,10 +126,7 @@ def _callback_by_text(s: Any, call_sid: str | None, now: dt.datetime) -> bool:
         session.queue["leaving"] = "callback"
         s.sessions.save(session)
         return True
-    action = BookCallback(node=session.node or "", queue=session.queue["name"],
-                          number=session.caller, reason="sms",
-                          context=dict(session.queue.get("context") or {}))
-    return book_for_call(s, session, action, now).ok
+    return book_for_call(s, session, booking_for(session, "sms"), now).ok
 
 
 def _record_reply(s: Any, template: str, number: str, call_sid: str | None,

@@ -58,10 +58,13 @@ def render(actions: Iterable[act.Action], *, listen: Listening | None = None,
     return str(response)
 
 
+HOLD_STREAM = ".hold"  # a stream name's ending when it listens through a queue's wait
+
+
 def _stream_hold(response: VoiceResponse, action: act.Enqueue, listen: Listening) -> None:
     """Stream the caller's audio through the wait, so "call me back" is heard on hold."""
     start = Start()
-    name = f"{action.node}.{action.turn}.hold"
+    name = f"{action.node}.{action.turn}{HOLD_STREAM}"
     media = start.stream(name=name, url=listen.stream_url, track="inbound_track")
     for key, value in (("node", action.node), ("turn", str(action.turn)), ("stream", name)):
         media.parameter(name=key, value=value)

@@ -138,7 +138,7 @@ def _input() -> str:
     event: Event = DigitsEntered(digits) if digits else NoInput()
     if stream:  # path 2: the keypad and the voice race for this prompt
         event = s.streams.settle(session.call_sid, session.turn, event)
-        if stream.endswith(".hold"):  # heard on hold: the redirect took them out of line
+        if stream.endswith(twiml.HOLD_STREAM):  # heard on hold: the redirect took them out
             from .queue_calls import left_by_voice
 
             left_by_voice(session)

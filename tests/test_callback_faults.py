@@ -123,6 +123,15 @@ def _book(ctx, queue: str) -> int:  # noqa: ANN001
     return booking.callback_id
 
 
+def _killed_while_dialling(setup: dict) -> int:
+    """Book a callback and SIGKILL the worker once its dial request reaches "Twilio"."""
+    callback_id = _book(setup["ctx"], f"q-{new_sid('')[:8]}")
+    worker = setup["start_worker"]()
+    assert setup["calls"].arrived.wait(30), "the worker never asked Twilio to place the call"
+    _kill(worker)
+    return callback_id
+
+
 def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -147,10 +156,7 @@ def _finish(setup: dict, callback_id: int) -> None:
 def test_a_worker_killed_while_twilio_takes_the_call_never_causes_a_second_call(setup):
     calls, ctx = setup["calls"], setup["ctx"]
     calls.hold = 3.0  # Twilio is slow to answer: the worker dies waiting
-    callback_id = _book(ctx, f"q-{new_sid('')[:8]}")
-    worker = setup["start_worker"]()
-    assert calls.arrived.wait(30), "the worker never asked Twilio to place the call"
-    _kill(worker)
+    callback_id = _killed_while_dialling(setup)
     _until(lambda: len(calls.placed()) == 1, 10, "Twilio to accept the call")
     calls.hold = 0.0
 
@@ -167,10 +173,7 @@ def test_a_worker_killed_while_twilio_takes_the_call_never_causes_a_second_call(
 def test_a_call_placed_by_a_killed_worker_is_found_at_twilio_even_without_news(setup):
     calls, ctx = setup["calls"], setup["ctx"]
     calls.hold, calls.status_poster = 2.0, None  # Twilio takes it; its callbacks are lost
-    callback_id = _book(ctx, f"q-{new_sid('')[:8]}")
-    worker = setup["start_worker"]()
-    assert calls.arrived.wait(30), "the worker never asked Twilio to place the call"
-    _kill(worker)
+    callback_id = _killed_while_dialling(setup)
     _until(lambda: len(calls.placed()) == 1, 10, "Twilio to accept the call")
     calls.hold = 0.0
 
@@ -186,10 +189,7 @@ def test_a_call_placed_by_a_killed_worker_is_found_at_twilio_even_without_news(s
 def test_a_worker_killed_before_twilio_had_the_call_is_dialled_again_exactly_once(setup):
     calls, ctx = setup["calls"], setup["ctx"]
     calls.hold, calls.drop = 2.0, True  # the request dies with the worker
-    callback_id = _book(ctx, f"q-{new_sid('')[:8]}")
-    worker = setup["start_worker"]()
-    assert calls.arrived.wait(30), "the worker never asked Twilio to place the call"
-    _kill(worker)
+    callback_id = _killed_while_dialling(setup)
     assert ctx.store.get(callback_id).state == State.DIALING
     calls.hold, calls.drop = 0.0, False
 
