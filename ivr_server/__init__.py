@@ -132,6 +132,9 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     app.register_blueprint(sms_hooks.bp)
     _agents_from_config(services)
     voice.register_error_handlers(app)
+    from .admin import init_admin
+
+    init_admin(app, services)
     return app
 
 

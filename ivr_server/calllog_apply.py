@@ -113,7 +113,8 @@ def _apply_end(session: Session, r: Record) -> None:
         "outcome": _clip(r.get("outcome"), Call.outcome), "duration": duration,
         "ended_at": at,
         # Unknown call: the best guess at its start is its end minus its length.
-        "started_at": at - timedelta(seconds=duration or 0), "tags": tags})
+        "started_at": at - timedelta(seconds=duration or 0), "tags": tags,
+        "queue": _clip(r.get("queue"), Call.queue)})
 
 
 @functools.cache
@@ -125,7 +126,8 @@ def _end_statement(dialect: str, with_tags: bool) -> Any:
         "status": new.status, "ended_at": new.ended_at,
         # A later, less informed status callback must not erase what is known.
         "outcome": func.coalesce(new.outcome, calls.c.outcome),
-        "duration": func.coalesce(new.duration, calls.c.duration)}
+        "duration": func.coalesce(new.duration, calls.c.duration),
+        "queue": func.coalesce(new.queue, calls.c.queue)}
     if with_tags:
         set_["tags"] = new.tags
     return stmt.on_conflict_do_update(index_elements=["call_sid"], set_=set_)

@@ -34,6 +34,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TWILIO_MESSAGING_SERVICE_SID": ("sms", "messaging_service_sid"),
     "IVR_SMS_REGION": ("sms", "default_region"),
     "IVR_CALLBACK_FROM": ("callbacks", "from_number"),
+    "IVR_SECRET_KEY": ("admin", "secret_key"),
 }
 
 
@@ -171,6 +172,19 @@ class CallbacksConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    """The supervisor and ops pages under /admin: sessions, sign-in throttling, privacy."""
+
+    secret_key: str = ""
+    session_hours: float = 12.0
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 900
+    reveal_numbers_roles: str = "supervisor,admin"
+    page_size: int = 50
+    time_zone: str = "UTC"
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)
@@ -184,6 +198,7 @@ class Config:
     queues: QueuesConfig = field(default_factory=QueuesConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:

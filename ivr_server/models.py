@@ -33,7 +33,8 @@ NAMING_CONVENTION = {
 }
 
 CALL_STATUSES = ("in-progress", "completed", "busy", "no-answer", "failed", "canceled")
-CALL_OUTCOMES = ("self-served", "transferred", "abandoned", "failed", "closed")
+CALL_OUTCOMES = ("self-served", "transferred", "abandoned", "callback", "failed", "closed")
+ROLES = ("supervisor", "ops", "admin")  # each role may do all the ones before it, and more
 
 
 def utcnow() -> datetime:
@@ -91,6 +92,7 @@ class Call(Base):
     outcome: Mapped[str | None] = mapped_column(String(20))
     duration: Mapped[int | None] = mapped_column(Integer)
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    queue: Mapped[str | None] = mapped_column(String(64), index=True)  # the queue it joined
 
     def __repr__(self) -> str:
         return f"<Call {self.call_sid} {self.status}>"
@@ -213,3 +215,37 @@ class CallbackRequest(Base):
 
     def __repr__(self) -> str:
         return f"<CallbackRequest {self.id} {self.queue} {self.state}>"
+
+
+class User(Base):
+    """Someone who signs in to the pages under /admin. Disabled users are kept, never deleted,
+    so the audit trail keeps its names."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # one of ROLES
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<User {self.username} {self.role}>"
+
+
+class AuditEvent(Base):
+    """Who did what on the admin pages or command line: sign-ins, reveals, publications."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    target: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    def __repr__(self) -> str:
+        return f"<AuditEvent {self.action} {self.target} by {self.username}>"

@@ -200,7 +200,8 @@ def _status() -> str:
         outcome = _outcome(session, call_status)
         s.calllog.call_ended(call_sid=sid, status=call_status, outcome=outcome,
                              duration=int(duration) if duration.isdigit() else None, at=now,
-                             tags=session.tags if session else {})
+                             tags=session.tags if session else {},
+                             queue=(session.queue.get("name") or None) if session else None)
         if session is not None:
             session.done, session.outcome = True, outcome
             s.sessions.save(session, ttl=ENDED_SESSION_TTL)
