@@ -86,6 +86,10 @@ def _banner(app, config: Config, host: str, port: int, embedded) -> str:  # noqa
     ]
     lines += [f"  {f.name} version {f.version} ({f.file})" for f in flows.values()]
     lines += [f"  REFUSED {p}" for probs in services.registry.problems().values() for p in probs]
+    users = app.extensions["ivr_admin"].users.all()
+    lines.append(f"Admin pages: http://{host}:{port}/admin/ ("
+                 + (f"{len(users)} user(s))" if users else
+                    "no users yet: `ivr users create NAME --role admin`)"))
     if config.twilio.dev_skip_signatures:
         lines.append("Signatures: NOT CHECKED (IVR_DEV_SKIP_SIGNATURES is on)")
     elif config.twilio.auth_token:
@@ -237,12 +241,14 @@ def _register_optional() -> None:
     from .cli_callbacks import callbacks_group
     from .cli_recognize import speech_recognize
     from .cli_speech import speech_group
+    from .cli_users import users_group
     from .cli_worker import worker_command
 
     main.add_command(call_command, "call")
     main.add_command(agents_group, "agents")
     main.add_command(callbacks_group, "callbacks")
     main.add_command(worker_command, "worker")
+    main.add_command(users_group, "users")
     speech_group.add_command(speech_recognize, "recognize")
     main.add_command(speech_group, "speech")
     flows_group.add_command(flows_test_command, "test")

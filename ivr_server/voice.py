@@ -377,6 +377,10 @@ def register_error_handlers(app: Flask) -> None:
             log.error("call %s: %s %s answered with the safe path", _sid_or_dash(),
                       exc.code, request.path)
             return _xml(_safe_path())
+        if request.path.startswith("/admin"):
+            from .admin.auth import error_page
+
+            return error_page(exc)
         return exc
 
     @app.errorhandler(Exception)

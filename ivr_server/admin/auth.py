@@ -23,10 +23,11 @@ from flask import (
     session,
     url_for,
 )
+from werkzeug.exceptions import HTTPException
 
 from ..models import User
 from .context import admin_services
-from .csrf import check_csrf
+from .csrf import check_csrf, csrf_token
 from .roles import SUPERVISOR, allows
 from .users import session_stamp
 
@@ -82,6 +83,14 @@ def require_role(needed: str) -> Callable[[], None]:
     return check
 
 
+def error_page(exc: HTTPException) -> Any:
+    """Errors under /admin as a page in the admin's own layout (JSON for scripts)."""
+    if _wants_json():
+        return {"error": exc.name, "description": exc.description}, exc.code
+    return render_template("admin/error.html", code=exc.code, name=exc.name,
+                           description=exc.description), exc.code
+
+
 def _wants_json() -> bool:
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
@@ -126,6 +135,7 @@ def login() -> Any:
             session.clear()  # a fresh session (and CSRF token) for the signed-in user
             session.permanent = True
             session["user_id"], session["stamp"] = user.id, session_stamp(user)
+            csrf_token()  # the new session's own token
             a.audit.record(user.username, "login", address)
             return redirect(_safe_next(request.form.get("next")))
     return render_template("admin/login.html", error=error,
