@@ -90,6 +90,53 @@ class FlowRegistry:
             # Only now: a thread that skips the check must find the flows already loaded.
             self._checked = time.monotonic()
 
+    # -- for the admin pages and publishing ------------------------------------------------
+
+    def live_version(self, name: str) -> str | None:
+        """The version new calls get, or None when the flow has no valid version."""
+        try:
+            return self.current(name).version
+        except UnknownFlow:
+            return None
+
+    def file_of(self, name: str) -> Path | None:
+        """The file in the flows directory that defines `name`: the one serving it, else a
+        refused file that did, else the newest stored path still in the directory (a server
+        started with the file broken never parsed it)."""
+        self.refresh()
+        states = list(self._files.items())
+        for want_clean in (True, False):
+            for path, st in states:
+                if st.flow_name == name and (not st.problems or not want_clean):
+                    return path
+        directory = self.directory.resolve()
+        for row in self.history(name):
+            path = Path(row.path)
+            if path.exists() and path.resolve().parent == directory:
+                return path
+        return None
+
+    def history(self, name: str, limit: int = 100) -> list[FlowVersion]:
+        """Every stored version of a flow, newest first (empty if the database is down)."""
+        try:
+            with self.session_factory() as db:
+                rows = list(db.scalars(select(FlowVersion).where(FlowVersion.flow == name)
+                                       .order_by(FlowVersion.id.desc()).limit(limit)))
+                db.expunge_all()
+                return rows
+        except SQLAlchemyError:
+            self.log.warning("could not read the history of flow %s", name)
+            return []
+
+    def reload(self, path: Path) -> None:
+        """Re-read one file now, even if its size and mtime look unchanged (a publish that
+        lands within the filesystem's timestamp granularity must not be missed)."""
+        with self._lock:
+            known = self._files.get(path)
+            if known is not None:
+                known.stamp = (-1.0, -1)
+            self._refresh_file(path)
+
     # -- loading --------------------------------------------------------------------------
 
     def _refresh_file(self, path: Path) -> None:
