@@ -4,6 +4,7 @@ test-artifacts/browser/ (not committed) for a person to look at."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import socket
 import threading
@@ -17,9 +18,9 @@ import pytest
 from werkzeug.serving import make_server
 
 from ivr_server import create_app
-from ivr_server.clock import FixedClock
 from ivr_server.config import load_config
 from ivr_server.simulator.caller import SimulatedCall
+from ivr_server.simulator.queues import SimulatedQueues
 from ivr_server.simulator.transport import HttpTransport
 
 from ..conftest import AUTH_TOKEN, DEMO_FLOWS, OPEN_HOURS, ROOT
@@ -32,15 +33,27 @@ PASSWORD = "correct horse battery staple"
 pytestmark = pytest.mark.browser
 
 
+class CallClock:
+    """The server's clock: the demo company's open hours plus the latest simulated call's own
+    time, so waits on hold really pass and a timeline shows when each step happened."""
+
+    def __init__(self, base: dt.datetime) -> None:
+        self.base, self.call = base, None
+
+    def __call__(self) -> dt.datetime:
+        elapsed = self.call.elapsed if self.call is not None else 0.0
+        return self.base + dt.timedelta(seconds=elapsed)
+
+
 @dataclass
 class LiveServer:
     """The app served over HTTP on 127.0.0.1, as a browser and the caller simulator see it."""
 
     app: Any
     url: str
-    clock: FixedClock
+    clock: CallClock
     flows_dir: Path
-    users: dict[str, str] = field(default_factory=dict)
+    queues: SimulatedQueues = field(default_factory=SimulatedQueues)  # Twilio's <Queue>s
 
     def user(self, role: str) -> str:
         """A new user with this role (unique name: the PostgreSQL test DB outlives runs)."""
@@ -50,12 +63,15 @@ class LiveServer:
 
     def call(self, from_: str, to: str = "+15005550006", **kw: Any) -> SimulatedCall:
         """A simulated phone call to this server over HTTP, signed as Twilio signs."""
-        call = SimulatedCall(HttpTransport(self.url), AUTH_TOKEN, from_=from_, to=to, **kw)
+        call = SimulatedCall(HttpTransport(self.url), AUTH_TOKEN, from_=from_, to=to,
+                             queues=self.queues, **kw)
+        self.clock.base, self.clock.call = self.clock(), call  # time runs on, never back
         call.dial()
         return call
 
     def flush_call_log(self) -> None:
-        self.app.extensions["ivr"].calllog.flush_backlog()
+        """Write the queued call log now, as the background writer would a moment later."""
+        self.app.extensions["ivr"].writer.drain()
 
 
 def _free_port() -> int:
@@ -73,7 +89,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     prefix = f"ivrtest:{uuid.uuid4().hex[:10]}:"
-    clock = FixedClock(OPEN_HOURS)
+    clock = CallClock(OPEN_HOURS)
     with running_crm() as (_, crm_url):
         config = (load_config(ROOT / "config.toml", env={})
                   .with_section("server", public_base_url=url, instance_path=str(tmp / "inst"))
@@ -120,6 +136,7 @@ class Page:
     base: str
     name: str
     problems: list[str] = field(default_factory=list)
+    requested: list[str] = field(default_factory=list)
 
     def go(self, path: str) -> Any:
         return self.page.goto(self.base + path)
@@ -146,10 +163,15 @@ def page(browser: Any, live_server: LiveServer,
     tab.page.on("console", lambda m: tab.problems.append(m.text) if m.type == "error" else None)
     tab.page.on("pageerror", lambda e: tab.problems.append(str(e)))
     tab.page.on("dialog", lambda d: d.accept())
+    tab.page.on("request", lambda r: tab.requested.append(r.url))
     yield tab
     context.close()
     # A script the CSP blocked, or one that threw, is a broken page even if it looks fine.
     assert not tab.problems, tab.problems
+    # Everything, Chart.js and Mermaid included, comes from this server: never a CDN.
+    elsewhere = [u for u in tab.requested
+                 if not u.startswith((live_server.url + "/", "data:"))]
+    assert not elsewhere, elsewhere
 
 
 @pytest.fixture
