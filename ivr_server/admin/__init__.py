@@ -6,6 +6,8 @@ admins also manage users. One blueprint per concern; all share the guard in auth
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -87,10 +89,13 @@ def secret_key(config: Config) -> str:
     if config.admin.secret_key:
         return config.admin.secret_key
     path = config.instance_dir / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
-    path.write_text(key + "\n")
-    path.chmod(0o600)
-    return key
+    if not path.exists():
+        # Several server processes may start at once: the first link wins, all read it.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".secret_key.{os.getpid()}")
+        temp.write_text(secrets.token_hex(32) + "\n")
+        temp.chmod(0o600)
+        with contextlib.suppress(FileExistsError):
+            os.link(temp, path)
+        temp.unlink()
+    return path.read_text().strip()

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 Audio = bytes | Path | str  # WAV bytes, a WAV file, or text to synthesize
 INSTALL_HINT = "apt-get install espeak-ng sox"
 TRAILING_SILENCE = 1.5  # seconds of line silence after speaking: the recogniser's endpoint
-REDIRECT_WAIT = 5.0  # seconds to wait for the server to redirect the call after speech
+REDIRECT_WAIT = 10.0  # seconds the server may take to redirect the call after speech (an
+# upper bound: a redirect ends the wait at once; on a busy 2-core machine 5 s was too short)
 
 
 def synthesize(text: str, voice: str = "en") -> bytes:

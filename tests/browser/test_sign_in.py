@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from .conftest import PASSWORD, LiveServer, Page
 
 
@@ -50,3 +52,21 @@ def test_signing_out_returns_to_the_sign_in_page(page: Page, live_server: LiveSe
     assert "You are signed out." in page.page.content()
     page.go("/admin/dashboard")
     assert "/admin/login" in page.page.url
+
+
+def test_admin_creates_a_user_who_can_then_sign_in(page: Page, live_server: LiveServer):
+    page.sign_in(live_server.user("admin"))
+    page.page.get_by_role("link", name="Users").click()
+    name = f"new-{uuid.uuid4().hex[:8]}"
+    form = page.page.locator("form[action$='/admin/users/']")
+    form.locator("input[name=username]").fill(name)
+    form.locator("input[name=password]").fill(PASSWORD)
+    form.locator("select[name=role]").select_option("supervisor")
+    form.get_by_role("button", name="Create").click()
+    page.page.wait_for_selector(".flash.success")
+    assert f"User {name} created (supervisor)." in page.page.locator(".flash.success").inner_text()
+    page.shot("users")
+    page.page.get_by_role("button", name="Sign out").click()
+    page.sign_in(name)
+    assert name in page.page.locator("header .who").inner_text()
+    assert page.page.get_by_role("link", name="Users").count() == 0
