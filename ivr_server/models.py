@@ -65,6 +65,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
+        if value.tzinfo is UTC:  # PostgreSQL's answer in a UTC session: nothing to convert
+            return value
         return value.astimezone(UTC)
 
 
