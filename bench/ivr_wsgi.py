@@ -3,12 +3,13 @@
 Bench-only knobs, all read from the environment, and no other change to the app:
 BENCH_CRM_URL replaces the flows' `crm_url` setting (config.toml has no variable for it),
 BENCH_CLOCK_OFFSET shifts the clock so the demo flow is in office hours at any hour, and
-BENCH_PROFILE_DIR profiles every request in each worker (`--profile`) to find hot paths.
+BENCH_PROFILE_DIR samples each worker's CPU (`--profile`, bench/sampler.py) to find hot
+paths.
 """
 
 from __future__ import annotations
 
-import cProfile
+import atexit
 import datetime as dt
 import os
 from collections.abc import Callable, Iterable
@@ -18,6 +19,8 @@ from typing import Any
 from ivr_server import create_app
 from ivr_server.clock import Clock, system_clock
 from ivr_server.config import Config, load_config
+
+from .sampler import CpuSampler
 
 Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -42,28 +45,25 @@ def bench_clock() -> Clock:
 
 
 def profiled(wsgi: Wsgi, directory: Path, every: int = 200) -> Wsgi:
-    """cProfile around each request; stats dumped per worker pid every `every` requests
+    """Sample this worker's CPU while it serves; samples dumped every `every` requests
     (dumping as we go: a worker stopped by SIGTERM never runs exit hooks we could trust)."""
-    profile = cProfile.Profile()
-    count = [0]
+    sampler = CpuSampler().start()
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        profile.enable()
-        try:
-            body = list(wsgi(environ, start_response))  # the whole response, inside the profile
-        finally:
-            profile.disable()
-        count[0] += 1
-        if count[0] % every == 0:
-            profile.dump_stats(directory / f"worker-{os.getpid()}.prof")
+        body = list(wsgi(environ, start_response))  # the whole response, while counted
+        sampler.requests += 1
+        if sampler.requests % every == 0:
+            sampler.dump(directory)
         return body
 
     return app
 
 
 app = create_app(bench_config(), clock=bench_clock())
-# As ivr_server/wsgi.py does: each worker runs its own write-behind call-log writer thread.
+# As ivr_server/wsgi.py does: each worker runs one write-behind call-log writer thread (this
+# was started twice here once, so every bench worker polled Redis with two writers), and
+# writes what it still has queued when it exits.
 app.extensions["ivr"].start_background()
+atexit.register(app.extensions["ivr"].close)
 if os.environ.get("BENCH_PROFILE_DIR"):
     app.wsgi_app = profiled(app.wsgi_app, Path(os.environ["BENCH_PROFILE_DIR"]))  # type: ignore[method-assign]
-app.extensions["ivr"].start_background()  # the call-log writer, as `ivr serve` runs it

@@ -139,6 +139,14 @@ def main_table(res: dict[str, Any]) -> str:
     log = ivr["call_log"]
     lines = [f"\n### Webhook benchmark: {ivr['settings'].label} per server\n"]
     lines += [cell for row in rows for cell in row]
+    floor = res.get("floor")
+    if floor:
+        ftp = floor["throughput"]
+        lines.append(f"\nFloor (bare Flask + only a webhook's two Redis round trips, same "
+                     f"settings): {ftp.rps:.0f} req/s = {ftp.rps / btp.rps:.2f} of bare, "
+                     f"worker CPU {_cpu(floor)} ms/request (open loop / wrk), p99 at "
+                     f"{a['rate']:.0f} req/s {floor['latency'].latency_ms['p99']} ms; "
+                     f"IVR/floor = {tp.rps / ftp.rps:.2f}")
     lines.append(f"\nCall log (wrk calls, after the write-behind queue drained in "
                  f"{ivr['drain_s']} s): {log}; Redis backlog {ivr['backlog']}; "
                  f"client fell behind {lat.late_starts}x, waited for a previous step "

@@ -34,7 +34,9 @@ FLOWS = ROOT / "flows" / "examples"
 # GIL, so a thread's peers wait: worse p99) and 3 = cores + 1 overlaps each worker's Redis
 # and SQL waits without the extra context switches and lock contention of 4 or more.
 DEFAULT_GUNICORN = "3:sync"
-DEFAULT_SWEEP = "2:sync,3:sync,4:sync,2:gthread:4,3:gthread:2"
+# 5:gthread:16 is what `ivr serve --production` runs on 2 cores (2 x cores + 1 workers of
+# 16 threads, so media streams can hold threads).
+DEFAULT_SWEEP = "2:sync,3:sync,4:sync,2:gthread:4,3:gthread:2,5:gthread:16"
 R = TypeVar("R")
 
 
@@ -47,13 +49,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--calls", type=int, default=20000,
                    help="distinct calls (CallSids) wrk may replay (default 20000)")
     p.add_argument("--rate", type=float, default=200.0, help="open-loop requests/s (200)")
+    p.add_argument("--lag", type=int, default=100,
+                   help="wrk: rounds of requests between a call's steps (default 100). A step "
+                        "sent before the previous one was answered gets the safe path: raise "
+                        "it when the slowest answers take longer than lag x 3 requests, as "
+                        "gthread workers' do at saturation (try 300)")
     p.add_argument("--gunicorn", default=DEFAULT_GUNICORN,
                    help="workers[:class[:threads]] for both servers (default %(default)s)")
     p.add_argument("--sweep", nargs="?", const=DEFAULT_SWEEP, default=None,
                    help="compare gunicorn settings on the IVR only (default list: "
                         f"{DEFAULT_SWEEP})")
+    p.add_argument("--floor", action="store_true",
+                   help="also measure bare Flask plus only the two Redis round trips a webhook "
+                        "makes (bench/floor_app.py): how far the ratio could go")
     p.add_argument("--profile", action="store_true",
-                   help="instead: profile the IVR's workers at --rate and show what costs time")
+                   help="instead: sample the IVR workers' CPU under wrk's load and show what "
+                        "each part of a webhook costs")
     return p.parse_args(argv)
 
 
@@ -93,8 +104,9 @@ class Bench:
 
     def start(self, app: str, settings: GunicornSettings, **extra: str) -> Gunicorn:
         port = servers.free_port()
-        env = {**(self.ivr_env(port) if app == "ivr" else os.environ), **extra}
-        module = "bench.ivr_wsgi:app" if app == "ivr" else "bench.bare_app:app"
+        env = {**(os.environ if app == "bare" else self.ivr_env(port)), **extra}
+        module = {"ivr": "bench.ivr_wsgi:app", "bare": "bench.bare_app:app",
+                  "floor": "bench.floor_app:app"}[app]
         return Gunicorn(module, port, env, settings, self.tmp / f"{app}-{port}.log")
 
     def signer(self, port: int) -> Signer:
@@ -111,7 +123,7 @@ class Bench:
     def wrk_script(self, server: Gunicorn, batch: str) -> Path:
         """Per wrk thread, its share of --calls, each call's steps `lag` rounds apart."""
         t, per_thread = self.args.threads, []
-        lag = max(100, 4 * self.args.connections // t)
+        lag = max(self.args.lag, 4 * self.args.connections // t)
         signer = self.signer(server.port)
         for tid in range(t):
             n = len(range(tid, self.args.calls, t))
@@ -148,7 +160,8 @@ class Bench:
             latency, used_lat = self.usage(
                 server, lambda: self.open_loop(server, f"{tag}l", self.args.duration, ivr),
                 lambda r: r.sent)
-            replay = script or self.wrk_script(server, f"{tag}t")
+            replay = self.wrk_script(server, f"{tag}t") if script is None else \
+                wrk.wrapping(script)  # bare, floor: any request alike, never run out
             throughput, used_wrk = self.usage(
                 server, lambda: self.max_throughput(server, replay), lambda r: r.requests)
             out = {"settings": settings, "warmup": warm, "latency": latency,
@@ -168,18 +181,27 @@ class Bench:
             server.stop()
 
     def profile(self, settings: GunicornSettings) -> str:
-        """The IVR at --rate with cProfile in every worker: what each part of a webhook costs."""
+        """The IVR under wrk's full load with a CPU sampler in every worker: what each part
+        of a webhook costs (bench/sampler.py; a sync worker serves on its main thread, the
+        one sampled, so other worker classes are refused)."""
+        if settings.worker_class != "sync":
+            raise BenchError("--profile samples the thread a sync worker serves on: use "
+                             "--gunicorn N:sync with it")
         directory = self.tmp / "profile"
         directory.mkdir()
         server = self.stack.enter_context(
             self.start("ivr", settings, BENCH_PROFILE_DIR=str(directory)))
         try:
-            self.open_loop(server, "pw", 2.0, check=True)
-            res = self.open_loop(server, "pp", self.args.duration, check=True)
+            warm = self.open_loop(server, "pw", 2.0, check=True)
+            res, used = self.usage(
+                server, lambda: self.max_throughput(server, self.wrk_script(server, "pt")),
+                lambda r: r.requests)
         finally:
             server.stop()
-        return (f"{res.intended}/{res.sent} intended at {res.rate:.0f} req/s (profiled: "
-                f"p99 {res.latency_ms['p99']} ms)\n\n" + profile.report(directory))
+        return (f"warm-up: {warm.intended}/{warm.sent} intended; then wrk for "
+                f"{self.args.duration:g} s: {res.rps:.0f} req/s while "
+                f"profiled, {used['worker_cpu_ms']} ms of worker CPU per request\n\n"
+                + profile.report(directory, float(used["worker_cpu_ms"])))
 
     def cleanup(self) -> None:
         self.cleaned["redis_keys"] = store.delete_redis_keys(self.redis_url, self.prefix)
@@ -221,9 +243,14 @@ def run(args: argparse.Namespace) -> int:
         ivr = bench.measure("ivr", settings, "m0")
         print("  bare Flask: the same", flush=True)
         bare = bench.measure("bare", settings, "b0", ivr["script"])
+        floor = None
+        if args.floor:
+            print("  floor (bare Flask + a webhook's two Redis round trips): the same",
+                  flush=True)
+            floor = bench.measure("floor", settings, "f0", ivr["script"])
         stack.close()  # stop servers, delete keys/rows before reporting what was cleaned
         result = {"mode": "main", "env": bench.describe(), "args": vars(args), "ivr": ivr,
-                  "bare": bare, "cleaned": bench.cleaned}
+                  "bare": bare, "floor": floor, "cleaned": bench.cleaned}
         verdict = report.verdict(ivr, bare, args)
         result["verdict"] = verdict
         print(report.main_table(result))

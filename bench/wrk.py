@@ -18,6 +18,7 @@ from .servers import BenchError
 
 SCRIPT = r"""
 local dir = %(dir)s
+local wrap = %(wrap)s
 local markers = %(markers)s
 local threads, next_id = {}, 0
 
@@ -44,8 +45,12 @@ function request()
   end
   i = i + 1
   if i > n then
-    exhausted = 1
-    i = n
+    if wrap then
+      i = 1  -- a server that answers every request alike (bare, floor): replay from the top
+    else
+      exhausted = 1
+      i = n
+    end
   end
   issued[kinds[i] + 1] = issued[kinds[i] + 1] + 1
   return reqs[i]
@@ -109,15 +114,24 @@ def _lua(value: object) -> str:
 
 
 def prepare(workdir: Path, per_thread: list[list[Req]], host: str) -> Path:
-    """Write one data file per wrk thread and the script that replays them; returns the script."""
+    """Write one data file per wrk thread and the script that replays them; returns the script.
+    Beside it, `wrapping(script)` replays the same requests round and round."""
     workdir.mkdir(parents=True, exist_ok=True)
     for tid, reqs in enumerate(per_thread):
         write_lua_data(workdir / f"requests_{tid}.lua", reqs, host)
     script = workdir / "replay.lua"
-    script.write_text(SCRIPT % {"dir": _lua(str(workdir)),
-                                "markers": _lua([list(m) for m in MARKERS]),
-                                "categories": _lua(list(CATEGORIES))})
+    for path, wrap in ((script, "false"), (wrapping(script), "true")):
+        path.write_text(SCRIPT % {"dir": _lua(str(workdir)), "wrap": wrap,
+                                  "markers": _lua([list(m) for m in MARKERS]),
+                                  "categories": _lua(list(CATEGORIES))})
     return script
+
+
+def wrapping(script: Path) -> Path:
+    """The replay that starts over when the requests run out instead of stopping: for the
+    bare and floor servers, which answer any request alike and may be far faster than the
+    IVR whose --calls sized the data (stopping early would understate them)."""
+    return script.with_name("replay_wrap.lua")
 
 
 def run(wrk: str, script: Path, url: str, threads: int, connections: int,

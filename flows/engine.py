@@ -359,6 +359,8 @@ class _Run(Answers):
         return out
 
     def text(self, name: str, template: str, field: str) -> str:
+        if "{" not in template:  # plain text (most prompts): no context to build
+            return template
         try:
             return render(template, self.context())
         except TemplateError as exc:

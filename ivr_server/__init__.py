@@ -135,6 +135,9 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     from .admin import init_admin
 
     init_admin(app, services)
+    from .health import init_observability
+
+    init_observability(app, services)  # /healthz, /readyz, /metrics, timing, log call sids
     return app
 
 

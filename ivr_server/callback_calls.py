@@ -39,6 +39,7 @@ from .voice import (
     _stale,
     bp,
     services,
+    whole_number,
 )
 from .voice import _status as call_status
 
@@ -151,7 +152,8 @@ def _attempt() -> tuple[Any, Any, str]:
     s = services()
     raw = request.args.get("cb", "")
     token = request.args.get("token", "")[:32]
-    row = s.callbacks.store.get(int(raw)) if raw.isdigit() else None
+    cb = whole_number(raw)
+    row = s.callbacks.store.get(cb) if cb is not None else None
     return s, row, token
 
 
@@ -205,5 +207,5 @@ def _status() -> str:
     if status in ENDED_STATUSES:
         duration = request.form.get("CallDuration", "")
         attempt_ended(s.callbacks, row, token, status, request.form.get("AnsweredBy", ""),
-                      now, int(duration) if duration.isdigit() else None)
+                      now, whole_number(duration))
     return twiml.empty()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -20,6 +21,7 @@ from callbacks.retry import next_delay
 from callbacks.states import State
 from callbacks.window import is_open
 
+from . import metrics
 from .callback_service import Callbacks
 from .callback_store import CallbackStore
 from .models import CallbackRequest
@@ -29,7 +31,10 @@ from .twilio_rest import TwilioRest, TwilioRestError
 log = logging.getLogger("ivr_server.callback_jobs")
 MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other",
            "fax")
-API_BUSY_DELAY = 30  # Twilio answered 429/5xx: the call was not placed; try again soon
+API_BUSY_DELAY = 30  # Twilio answered 429/5xx: the call was not placed; try again soon,
+API_BUSY_MAX_DELAY = 900  # doubling the wait each time up to this (or Twilio's Retry-After)
+API_BUSY_LIMIT = 8  # busy answers for one request before it is kept as failed
+BUSY_NOTE = re.compile(r"^twilio busy x(\d+)")
 
 
 @dataclass
@@ -117,6 +122,7 @@ def dial(ctx: CallbackContext, row: CallbackRequest, now: dt.datetime) -> str:
             "no public URL for Twilio to reach (server.public_base_url)"
         ctx.store.move(row.id, State.FAILED, now, kind="callback_failed", token=token,
                        expect=[State.DIALING], data={"why": why}, last_outcome="not-placed")
+        metrics.callback("failed")
         return "failed"
     query = urlencode({"cb": row.id, "token": token})
     try:
@@ -130,19 +136,42 @@ def dial(ctx: CallbackContext, row: CallbackRequest, now: dt.datetime) -> str:
                            {"attempt": row.attempts, "error": str(exc)[:300]})
             return "unknown"
         if exc.status == 429 or exc.status >= 500:
-            ctx.callbacks.reschedule(
-                row, now + dt.timedelta(seconds=API_BUSY_DELAY), now,
-                kind="callback_retry", token=token, expect=[State.DIALING],
-                data={"why": f"Twilio answered {exc.status}", "attempt": row.attempts},
-                attempts=row.attempts - 1)
-            return "retry"
+            return twilio_busy(ctx, row, exc, now)
         ctx.store.move(row.id, State.FAILED, now, kind="callback_failed", token=token,
                        expect=[State.DIALING], last_outcome="refused",
                        data={"why": str(exc)[:300], "code": exc.code})
+        metrics.callback("failed")
         return "failed"
     ctx.store.set_dial_sid(row.id, token, sid, now, kind="callback_call_placed",
                            data={"attempt": row.attempts, "sid": sid})
+    metrics.callback("placed")
     return "placed"
+
+
+def twilio_busy(ctx: CallbackContext, row: CallbackRequest, exc: TwilioRestError,
+                now: dt.datetime) -> str:
+    """Twilio did not take the call (429/5xx): not an attempt on the callee. Try again
+    after a doubling wait (at least Twilio's Retry-After); after API_BUSY_LIMIT such answers
+    the request is kept as failed. The count lives in the request's `note`."""
+    token = row.dial_token or ""
+    found = BUSY_NOTE.match(row.note or "")
+    busy = (int(found.group(1)) if found else 0) + 1
+    data = {"why": f"Twilio answered {exc.status}", "attempt": row.attempts, "busy": busy}
+    if busy > API_BUSY_LIMIT:
+        ctx.store.move(row.id, State.FAILED, now, kind="callback_failed", token=token,
+                       expect=[State.DIALING], last_outcome="twilio-busy",
+                       data={**data, "why": f"Twilio answered {exc.status} {busy} times; "
+                             f"last: {str(exc)[:200]}"},
+                       attempts=row.attempts - 1, note=f"twilio busy x{busy}")
+        metrics.callback("failed")
+        return "failed"
+    delay = min(API_BUSY_DELAY * 2 ** (busy - 1), API_BUSY_MAX_DELAY)
+    delay = max(delay, min(exc.retry_after or 0, 3600))
+    ctx.callbacks.reschedule(row, now + dt.timedelta(seconds=delay), now,
+                             kind="callback_retry", token=token, expect=[State.DIALING],
+                             data={**data, "delay": delay}, attempts=row.attempts - 1,
+                             note=f"twilio busy x{busy}: HTTP {exc.status}")
+    return "retry"
 
 
 def attempt_ended(ctx: CallbackContext, row: CallbackRequest, token: str, status: str,
@@ -153,6 +182,7 @@ def attempt_ended(ctx: CallbackContext, row: CallbackRequest, token: str, status
     if row.state == State.CONNECTED:
         ctx.store.move(row.id, State.COMPLETED, now, kind="callback_completed", token=token,
                        expect=[State.CONNECTED], data=data, last_outcome="answered")
+        metrics.callback("completed")
         return "completed"
     if row.state != State.DIALING:
         return "ignored"
@@ -167,6 +197,7 @@ def attempt_ended(ctx: CallbackContext, row: CallbackRequest, token: str, status
                        data={**data, "why": "message left" if machine else
                              f"{row.attempts} attempt(s), last {outcome}"},
                        last_outcome=outcome)
+        metrics.callback("completed" if machine else "failed")
         return "completed" if machine else "failed"
     ctx.callbacks.reschedule(row, now + dt.timedelta(seconds=delay), now,
                              kind="callback_retry", token=token, expect=[State.DIALING],

@@ -26,6 +26,7 @@ from callbacks.retry import RetryPolicy
 from callbacks.states import State
 from callbacks.window import CallingPolicy, next_opening
 
+from . import metrics
 from .callback_store import CallbackStore
 from .config import CallbacksConfig
 from .models import CallbackRequest
@@ -145,6 +146,8 @@ class Callbacks:
                                  call_sid=call_sid, flow=flow, caller_id=caller_id,
                                  context=context, place_at=place_at or now)
         row = booked.request
+        if not booked.merged:
+            metrics.callback("requested")
         if booked.merged and row.state != State.REQUESTED:
             due = row.due_at or now
             return Booking(ok=True, callback_id=row.id, merged=True, due=due,
@@ -180,6 +183,7 @@ class Callbacks:
             self.store.move(row.id, State.FAILED, now, kind="callback_failed", token=token,
                             data={**data, "why": "no calling window in the next 14 days"},
                             last_outcome="no-window")
+            metrics.callback("failed")
             return None
         data = {"why": "calling window" if due > earliest else "on time", **data}
         moved = self.store.schedule(row.id, due, now, kind=kind, data=data, token=token,

@@ -5,16 +5,18 @@ list (the backlog) and is replayed, in order, by the next write that finds the d
 back. Records are idempotent (calls are upserted by CallSid, events carry an id made
 before the first attempt), so replays and concurrent flushers never double-write. A
 record the database rejects for good moves to a dead-letter list instead of blocking the
-backlog. If Redis fails as well, the record is logged whole at ERROR level: nothing is
-lost silently.
+backlog. If Redis fails as well, the record is logged whole at ERROR level and kept in
+this process's memory (a bounded buffer) until Redis or the database is back, when the
+writer (or the next flush) writes it out: lost only if the process ends first.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-import uuid
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -24,7 +26,16 @@ from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityE
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .calllog_apply import Record, apply_batch, apply_record, aware, iso, json_dict
+from .calllog_apply import (
+    Record,
+    apply_batch,
+    apply_record,
+    aware,
+    event_records,
+    iso,
+    json_dict,
+    random_ids,
+)
 from .models import Call
 
 # Twilio's From for callers who hide their number: the keypad spellings of ANONYMOUS,
@@ -60,7 +71,7 @@ class CallLog:
     def __init__(self, session_factory: sessionmaker[Session], redis: Any, key_prefix: str,
                  logger: logging.Logger | None = None, *, batch_size: int = 500,
                  retry_after: float = 5.0, clock: Callable[[], float] = time.monotonic,
-                 write_behind: bool = False) -> None:
+                 write_behind: bool = False, held_limit: int = 10_000) -> None:
         self._sessions = session_factory
         self._redis = redis
         self._log = logger or logging.getLogger(__name__)
@@ -76,6 +87,10 @@ class CallLog:
         # Write-behind: webhooks only queue records in Redis (one RPUSH); a BacklogWriter
         # applies them to SQL in batches, off the request path.
         self.write_behind = write_behind and redis is not None
+        # Records neither Redis nor the database took, oldest first (see release_held).
+        self._held: deque[str] = deque()
+        self._held_limit = held_limit
+        self._held_lock = threading.Lock()
 
     # -- public API -----------------------------------------------------------------------
 
@@ -93,10 +108,8 @@ class CallLog:
         """Append timeline events ({at, node, kind, data}); ids are fixed before the first try."""
         if not events:
             return
-        self._guarded(call_sid, lambda: {"op": "events", "call_sid": call_sid, "events": [{
-            "event_id": uuid.uuid4().hex, "at": iso(ev.get("at")), "node": ev.get("node"),
-            "kind": ev.get("kind") or "event", "data": json_dict(ev.get("data"))}
-            for ev in events]}, pipe)
+        self._guarded(call_sid, lambda: {"op": "events", "call_sid": call_sid,
+                                         "events": event_records(events)}, pipe)
 
     def call_ended(self, *, call_sid: str, status: str, outcome: str | None,
                    duration: int | None, at: datetime, tags: dict[str, Any],
@@ -126,10 +139,80 @@ class CallLog:
     def flush_backlog(self, limit: int = 500) -> int:
         """Replay up to ``limit`` queued records in order; returns how many were applied."""
         try:
+            self.release_held()
             return self._flush(limit)[0]
         except Exception:  # pragma: no cover - defensive: never raise into a webhook
             self._log.exception("call log: flushing the backlog failed")
             return 0
+
+    def execute(self, pipe: Any) -> list[Any]:
+        """Send a Redis pipeline that carries call-log records (see `pipe=`). If Redis fails,
+        those records are written the other way (the database, else memory), then it raises."""
+        texts = [args[2] for args, _ in pipe.command_stack
+                 if len(args) == 3 and args[0] == "RPUSH" and args[1] == self.backlog_key]
+        try:
+            return pipe.execute()
+        except Exception:
+            for record in map(json.loads, texts):
+                self._guarded(str(record.get("call_sid")), lambda record=record: record)
+            raise
+
+    def release_held(self) -> int:
+        """Write out the records kept in memory while Redis and the database were both away:
+        to Redis's backlog if it is back, else straight to the database. Returns how many."""
+        with self._held_lock:
+            texts, self._held = list(self._held), deque()
+        if not texts:
+            return 0
+        if self._push_all(texts) or self._apply_all(texts):
+            self._log.warning("call log: %d records kept in memory are written out", len(texts))
+            return len(texts)
+        with self._held_lock:  # still nowhere to go: keep them, oldest first
+            self._held.extendleft(reversed(texts))
+            self._trim_held()
+        return 0
+
+    def _hold(self, text: str) -> None:
+        with self._held_lock:
+            self._held.append(text)
+            self._trim_held()
+
+    def _trim_held(self) -> None:
+        while len(self._held) > self._held_limit:
+            self._log.error("call log: LOST RECORD (over %d kept in memory): %s",
+                            self._held_limit, self._held.popleft())
+
+    def _push_all(self, texts: list[str]) -> bool:
+        if self._redis is None:
+            return False
+        try:
+            self._redis.rpush(self.backlog_key, *texts)
+            return True
+        except Exception:  # noqa: BLE001 - still away: the caller keeps them
+            return False
+
+    def _apply_all(self, texts: list[str]) -> bool:
+        if self._db_resting():
+            return False
+        try:
+            with self._sessions.begin() as session:
+                apply_batch(session, [json.loads(text) for text in texts])
+            return True
+        except Exception as exc:
+            if self._note_failure(exc):
+                return False
+        for i, text in enumerate(texts):  # one is bad for good: write the others
+            try:
+                with self._sessions.begin() as session:
+                    apply_record(session, json.loads(text))
+            except Exception as exc:
+                if self._note_failure(exc):  # gone again: keep the rest for later
+                    with self._held_lock:
+                        self._held.extendleft(reversed(texts[i:]))
+                        self._trim_held()
+                    break
+                self._log.error("call log: record rejected by the database (%s): %s", exc, text)
+        return True
 
     # -- writing --------------------------------------------------------------------------
 
@@ -141,7 +224,7 @@ class CallLog:
         except Exception:
             self._log.exception("call log: could not build a record for %s", call_sid)
             return
-        record["rid"] = uuid.uuid4().hex  # makes every queued record unique
+        record["rid"] = random_ids(1)[0]  # makes every queued record unique
         if pipe is not None and self.write_behind:
             pipe.rpush(self.backlog_key, json.dumps(record, default=str))
             return
@@ -175,7 +258,10 @@ class CallLog:
             self._log.error("call log: %s record for %s not written (%s); queuing it in %s",
                             record.get("op"), record.get("call_sid"), reason, self.backlog_key)
         if not self._push(text):
-            self._log.error("call log: LOST RECORD for %s: %s", record.get("call_sid"), text)
+            self._log.error("call log: LOST RECORD for %s if this process ends before Redis or "
+                            "the database is back (kept in memory till then): %s",
+                            record.get("call_sid"), text)
+            self._hold(text)
 
     def _push(self, text: str) -> bool:
         if self._redis is None:

@@ -46,13 +46,16 @@ class BacklogWriter:
         return total
 
     def flush_once(self) -> int:
+        # This process's own records kept in memory while Redis and the database were both
+        # away: they need no lock, and the database may be back before Redis is.
+        released = self.calllog.release_held()
         try:
             lock = self.redis.lock(self.lock_name, timeout=30, blocking=False)
             if not lock.acquire():
-                return 0  # another process is writing right now
+                return released  # another process is writing right now
         except Exception as exc:  # noqa: BLE001 - Redis away: nothing queued can be read
             self.log.debug("call log writer: no lock (%s)", exc)
-            return 0
+            return released
         try:
             return self.calllog.flush_backlog(self.batch)
         finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -33,17 +32,27 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 @main.command()
 @click.option("--host", default=None, help="interface to listen on (default from config)")
 @click.option("--port", type=int, default=None, help="port (default from config)")
+@click.option("--production", is_flag=True,
+              help="run under gunicorn (gthread workers, sized by [server] workers/threads)")
 @click.pass_obj
-def serve(config: Config, host: str | None, port: int | None) -> None:
+def serve(config: Config, host: str | None, port: int | None, production: bool = False) -> None:
     """Run the server; with no REDIS_URL/DATABASE_URL it runs on an embedded Redis and SQLite."""
     from werkzeug.serving import run_simple
 
     from . import create_app, db
     from .redis_conn import EmbeddedRedis
 
-    _setup_logging()
+    _setup_logging(config)
     host = host or config.server.host
     port = port or config.server.port
+    if production:
+        from .production import ProductionError, serve_production
+
+        try:
+            serve_production(config, host, port)
+        except ProductionError as exc:
+            raise click.ClickException(str(exc)) from None
+        return
     embedded = None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -112,9 +121,14 @@ def _hide_password(url: str) -> str:
         return url
 
 
-def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _setup_logging(config: Config | None = None) -> None:
+    """[logging] format (text or json) and level; numbers masked, lines tagged by CallSid."""
+    from .json_logs import setup_logging
+
+    try:
+        setup_logging(config.logging if config is not None else None)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 # -- db ------------------------------------------------------------------------------------

@@ -72,10 +72,32 @@ def reconcile_every(context: object, interval: float, stop: threading.Event) -> 
             return
 
 
+def recover_abandoned(queues: list, interval: float, stop: threading.Event) -> None:
+    """Retry jobs whose worker died mid-run, every `interval` seconds, not at RQ's 10-minute
+    upkeep: a text a SIGKILLed worker was sending goes out minutes sooner (sms_jobs asks
+    Twilio first, so one the dead worker did send is not sent twice)."""
+    from rq.registry import StartedJobRegistry
+
+    while not stop.wait(interval):
+        for queue in queues:
+            try:
+                StartedJobRegistry(queue=queue).cleanup()
+            except Exception:  # noqa: BLE001 - Redis away: the next pass tries again
+                logging.getLogger("ivr_server.worker").exception(
+                    "recovering abandoned jobs of %s failed", queue.name)
+
+
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="stop when the queues are empty")
+@click.option("--metrics-port", type=int, default=None,
+              help="serve this worker's Prometheus metrics on this port (a worker on another "
+                   "machine than the web server; on the same one, share "
+                   "PROMETHEUS_MULTIPROC_DIR instead)")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="interface for --metrics-port (it has no token: keep it private)")
 @click.pass_obj
-def worker_command(config: Config, burst: bool) -> None:
+def worker_command(config: Config, burst: bool, metrics_port: int | None,
+                   metrics_host: str) -> None:
     """Send queued texts and place callbacks (the web server only queues them)."""
     from rq import Queue, SimpleWorker
 
@@ -88,7 +110,13 @@ def worker_command(config: Config, burst: bool) -> None:
     url = running_server_url(config.redis.url, config.instance_dir)
     if url is None:
         raise click.ClickException("no Redis: set REDIS_URL, or start `ivr serve` first")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from . import metrics
+    from .cli import _setup_logging
+
+    _setup_logging(config)
+    metrics.prepare_process()  # counts into PROMETHEUS_MULTIPROC_DIR when it is set
+    if metrics_port is not None:
+        metrics.serve_worker_metrics(metrics_port, metrics_host)
     use_context(job_context(config, url))
     callbacks = callback_job_context(config, url)
     use_callback_context(callbacks)
@@ -103,10 +131,15 @@ def worker_command(config: Config, burst: bool) -> None:
                          args=(callbacks, config.callbacks.reconcile_interval, stop)).start()
         threading.Thread(target=move_due, daemon=True, name="callback-mover",
                          args=(queue, stop)).start()
+    sms = Queue(f"{config.redis.key_prefix}{QUEUE_NAME}", connection=jobs)
+    if not burst:
+        threading.Thread(target=move_due, daemon=True, name="sms-mover",
+                         args=(sms, stop)).start()
+        threading.Thread(target=recover_abandoned, daemon=True, name="job-recovery",
+                         args=([queue, sms], config.callbacks.reconcile_interval, stop)).start()
     try:
         # Jobs run in this process (no fork per job): they are short and wait on Twilio and
         # SQL, and a fork would copy the reconciler's SQL connections mid-use.
-        sms = Queue(f"{config.redis.key_prefix}{QUEUE_NAME}", connection=jobs)
         SimpleWorker([queue, sms],
                      connection=jobs).work(burst=burst, with_scheduler=True)
     finally:

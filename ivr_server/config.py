@@ -16,6 +16,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "IVR_INSTANCE_PATH": ("server", "instance_path"),
     "IVR_HOST": ("server", "host"),
     "IVR_PORT": ("server", "port"),
+    "IVR_WORKERS": ("server", "workers"),
+    "IVR_THREADS": ("server", "threads"),
+    "IVR_FORWARDED_ALLOW_IPS": ("server", "forwarded_allow_ips"),
     "TWILIO_ACCOUNT_SID": ("twilio", "account_sid"),
     "TWILIO_AUTH_TOKEN": ("twilio", "auth_token"),
     "IVR_DEV_SKIP_SIGNATURES": ("twilio", "dev_skip_signatures"),
@@ -35,6 +38,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "IVR_SMS_REGION": ("sms", "default_region"),
     "IVR_CALLBACK_FROM": ("callbacks", "from_number"),
     "IVR_SECRET_KEY": ("admin", "secret_key"),
+    "IVR_METRICS_TOKEN": ("metrics", "token"),
+    "IVR_LOG_FORMAT": ("logging", "format"),
+    "IVR_LOG_LEVEL": ("logging", "level"),
 }
 
 
@@ -49,6 +55,16 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 5000
     instance_path: str = "instance"
+    # `ivr serve --production` (gunicorn, gthread): see ivr_server/production.py for sizing.
+    workers: int = 0  # 0: 2 x cores + 1, at most 8
+    threads: int = 16
+    timeout: int = 30
+    graceful_timeout: int = 30
+    keepalive: int = 5
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+    access_log: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,6 +201,23 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """/metrics (Prometheus) and the /readyz probe: who may scrape, how long a check waits."""
+
+    token: str = ""
+    readiness_timeout: float = 1.0
+    multiproc_dir: str = ""  # `ivr serve --production`; empty: <instance>/prometheus
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """Log lines: "text" or "json" (one object a line), and the lowest level written."""
+
+    format: str = "text"
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)
@@ -199,6 +232,8 @@ class Config:
     sms: SmsConfig = field(default_factory=SmsConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:

@@ -24,6 +24,7 @@ from flask_sock import ConnectionClosed, Sock
 from flows.session import Session
 from speech.streaming import StreamingRecognizer, Utterance
 
+from . import metrics
 from .signature import http_url
 from .twilio_rest import TwilioRestError
 from .voice import bp, listening
@@ -64,7 +65,8 @@ def _listen(ws: Any, s: Any, public_base: str) -> None:
     if start is None:
         return
     sid = str(start.get("callSid", ""))
-    params = start.get("customParameters") or {}
+    params = start.get("customParameters")
+    params = params if isinstance(params, dict) else {}  # Twilio sends an object; nothing else
     node_name, turn = str(params.get("node", "")), str(params.get("turn", ""))
     session: Session | None = s.sessions.load(sid)
     if session is None or session.done or session.node != node_name \
@@ -93,7 +95,9 @@ def _listen(ws: Any, s: Any, public_base: str) -> None:
             return
         if event != "media":
             continue
-        media = message.get("media") or {}
+        media = message.get("media")
+        if not isinstance(media, dict):
+            continue
         if media.get("track", "inbound") != "inbound":
             continue
         try:
@@ -153,6 +157,7 @@ def _answered(s: Any, session: Session, utterance: Utterance, synonyms: dict[str
     no-match is kept for the prompt's timeout and listening goes on (a cough must not cut
     the prompt short)."""
     sid, turn = session.call_sid, session.turn
+    metrics.recognition(utterance.recognition.decode_ms, "stream")
     heard = s.speech.judge(utterance.recognition, synonyms, digits=digits, path="stream")
     s.streams.put_heard(sid, turn, heard)
     if heard.choice is None and heard.digits is None:

@@ -23,12 +23,13 @@ from flows.session import Session
 from . import twiml
 from .callback_calls import book_on_abandon, line_moved, served
 from .sms_triggers import wait_text
-from .voice import _advance, _safely, _session, _stale, bp, services
+from .voice import _advance, _safely, _session, _stale, bp, services, whole_number
 
 log = logging.getLogger("ivr_server.queue_calls")
 QUEUE_RESULTS = {"bridged", "leave", "hangup", "queue-full", "redirected", "error",
                  "system-error"}
 HOLD_ON_ERROR_SECONDS = 15
+MAX_QUEUE_NUMBER = 86_400  # seconds in a day; no call waits, nor a line holds, more
 
 
 @bp.post("/queue/wait")
@@ -51,8 +52,10 @@ def _hold() -> str:
 
 
 def _int(name: str) -> int:
-    raw = request.form.get(name, "")
-    return int(raw) if raw.isdigit() else 0
+    """QueueTime, QueuePosition or CurrentQueueSize; 0 when missing or absurd (a wait
+    longer than a day would date the caller's place in line, and skew every estimate)."""
+    value = whole_number(request.form.get(name, ""))
+    return value if value is not None and value <= MAX_QUEUE_NUMBER else 0
 
 
 def _wait() -> str:

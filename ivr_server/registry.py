@@ -3,10 +3,17 @@
 New calls get the newest valid version of a flow file; a call in progress keeps the
 version (content hash) it started on, fetched from Redis or SQL if this process never
 saw it. A broken edit is refused and logged while the last good version keeps serving.
+
+Across nodes the newest publication wins: each flow has a live pointer in Redis (version
+and when it was published: the file's mtime), and a node whose own file is older than the
+pointer serves the pointer's version from Redis or SQL. So a publish on one node (the
+flows page, or an edited file) reaches every node within `reload_interval`, and a node
+restarted with stale files does not roll the cluster back.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -15,7 +22,7 @@ from pathlib import Path
 
 import redis
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from flows.errors import FlowError, FlowLoadError
@@ -35,6 +42,7 @@ class _FileState:
     stamp: tuple[float, int]
     flow_name: str | None = None
     problems: tuple[str, ...] = ()
+    flow: Flow | None = None  # the file's last good version (kept while an edit is broken)
 
 
 class FlowRegistry:
@@ -87,6 +95,7 @@ class FlowRegistry:
                 if path.name.endswith(".test.yaml"):
                     continue
                 self._refresh_file(path)
+            self._follow_pointers()
             # Only now: a thread that skips the check must find the flows already loaded.
             self._checked = time.monotonic()
 
@@ -136,6 +145,7 @@ class FlowRegistry:
             if known is not None:
                 known.stamp = (-1.0, -1)
             self._refresh_file(path)
+            self._follow_pointers()
 
     # -- loading --------------------------------------------------------------------------
 
@@ -163,7 +173,7 @@ class FlowRegistry:
             self._files[path] = _FileState(stamp, None, (msg,))
             self.log.error(msg)
             return
-        self._files[path] = _FileState(stamp, flow.name)
+        self._files[path] = _FileState(stamp, flow.name, flow=flow)
         for warning in flow.warnings:
             self.log.warning("%s", warning)
         previous = self._live.get(flow.name)
@@ -185,12 +195,58 @@ class FlowRegistry:
                 if exists is None:
                     db.add(FlowVersion(flow=flow.name, version=flow.version, source=flow.source,
                                        path=flow.file))
+        except IntegrityError:
+            pass  # another process stored the same version a moment earlier
         except SQLAlchemyError:
             self.log.warning("could not store flow %s@%s in the database", flow.name,
                              flow.version)
 
     def _key(self, name: str, version: str) -> str:
         return f"{self.prefix}flowsrc:{name}:{version}"
+
+    # -- the cluster's live pointer -------------------------------------------------------
+
+    def _follow_pointers(self) -> None:
+        """Serve, per flow, the newer of this node's file and the cluster's live pointer."""
+        key = f"{self.prefix}flowlive"
+        try:
+            pointers = self.redis.hgetall(key)
+        except redis.RedisError:
+            return  # files alone until Redis is back
+        newest: dict[str, tuple[float, Flow]] = {}
+        for st in self._files.values():
+            if st.flow is not None and not (st.flow.name in newest
+                                            and newest[st.flow.name][0] >= st.stamp[0]):
+                newest[st.flow.name] = (st.stamp[0], st.flow)
+        for name in set(newest) | {_text(k) for k in pointers}:
+            pointer = _pointer(pointers.get(name) or pointers.get(name.encode()))
+            mine = newest.get(name)
+            if mine is not None and (pointer is None or mine[0] > pointer[1]):
+                if pointer is None or pointer[0] != mine[1].version:
+                    self._publish_pointer(key, name, mine[1].version, mine[0])
+                self._set_live(mine[1], "its file")
+            elif pointer is not None:
+                live = self._live.get(name)
+                if live is not None and live.version == pointer[0]:
+                    continue
+                try:
+                    self._set_live(self.version(name, pointer[0]), "another node")
+                except FlowError:
+                    self.log.warning("flow %s: version %s published elsewhere is not stored; "
+                                     "serving this node's version", name, pointer[0])
+
+    def _publish_pointer(self, key: str, name: str, version: str, at: float) -> None:
+        try:
+            self.redis.hset(key, name, json.dumps({"version": version, "at": at}))
+        except redis.RedisError:
+            self.log.warning("could not publish flow %s@%s to the other nodes", name, version)
+
+    def _set_live(self, flow: Flow, source: str) -> None:
+        previous = self._live.get(flow.name)
+        self._live[flow.name] = flow
+        if previous is not None and previous.version != flow.version:
+            self.log.info("flow %s is live at version %s (from %s)", flow.name, flow.version,
+                          source)
 
     def _stored(self, name: str, version: str) -> Flow:
         source: str | None = None
@@ -228,3 +284,18 @@ class FlowRegistry:
         self.log.warning("flow %s: serving stored version %s (its file is broken)", name,
                          flow.version)
         return flow
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _pointer(raw: bytes | str | None) -> tuple[str, float] | None:
+    """(version, published at) from a pointer's JSON; None when absent or unreadable."""
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        return str(data["version"]), float(data["at"])
+    except (ValueError, KeyError, TypeError):
+        return None

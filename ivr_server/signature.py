@@ -8,7 +8,6 @@ mismatch is retried with the port toggled, as Twilio's own helpers do.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
@@ -25,13 +24,16 @@ class Signer:
         self._key = auth_token.encode()
 
     def sign(self, url: str, params: Mapping[str, str] | None) -> str:
-        data = url
+        parts = [url]
         if params:
             getlist = getattr(params, "getlist", None)
             for name in sorted(set(params)):
                 values = getlist(name) if getlist else [params[name]]
-                data += "".join(name + value for value in sorted(set(values)))
-        digest = hmac.new(self._key, data.encode("utf-8"), hashlib.sha1).digest()
+                if len(values) == 1:  # the usual case: no set or sort to make
+                    parts.append(name + values[0])
+                else:
+                    parts.extend(name + value for value in sorted(set(values)))
+        digest = hmac.digest(self._key, "".join(parts).encode("utf-8"), "sha1")
         return base64.b64encode(digest).decode("ascii")
 
     def valid(self, url: str, params: Mapping[str, str] | None, signature: str) -> bool:

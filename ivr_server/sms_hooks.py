@@ -21,9 +21,11 @@ from sms.keywords import classify
 from sms.numbers import normalise
 from sms.templates import render_sms
 
+from . import metrics
 from .callback_calls import book_for_call, booking_for
 from .signature import is_signed
 from .sms_triggers import templates
+from .voice import whole_number
 
 log = logging.getLogger("ivr_server.sms_hooks")
 bp = Blueprint("sms", __name__, url_prefix="/sms")
@@ -49,11 +51,13 @@ def require_signature() -> Response | None:
 @bp.post("/status")
 def status() -> Response:
     s = services()
-    sid, state = request.form.get("MessageSid", "")[:64], request.form.get("MessageStatus", "")
+    sid, state = _text("MessageSid", 64), _text("MessageStatus", 64)
     code = request.form.get("ErrorCode", "")
     if sid and state:
-        s.sms_store.status_by_sid(sid, state[:20], s.clock(),
-                                  int(code) if code.isdigit() else None)
+        known = s.sms_store.status_by_sid(sid, state[:20], s.clock(),
+                                          whole_number(code))
+        if known and state in ("failed", "undelivered"):
+            metrics.sms("undelivered")
     return Response("", 204)
 
 
@@ -62,7 +66,7 @@ def incoming() -> Response:
     s = services()
     now = s.clock()
     number = normalise(request.form.get("From", ""), s.config.sms.default_region)
-    body = request.form.get("Body", "")[:1600]
+    body = _text("Body", 1600)
     if number is None:
         return _twiml(None)
     last = s.sms_store.last_outbound(number)
@@ -70,7 +74,8 @@ def incoming() -> Response:
     s.sms_store.add_message(direction="inbound", kind="reply", to_number=number,
                             from_number=number, body=body, status="received", at=now,
                             call_sid=call_sid,
-                            message_sid=request.form.get("MessageSid", "")[:64] or None)
+                            message_sid=_text("MessageSid", 64) or None)
+    metrics.sms("received")
     survey_open = s.sms_store.open_survey(number, now - dt.timedelta(days=SURVEY_OPEN_DAYS))
     offered = last is not None and last.kind in ("wait_estimate", "wait_update")
     latest = "survey" if last is not None and last.kind == "survey_question" else \
@@ -89,6 +94,8 @@ def _act(s: Any, kind: str, value: Any, number: str, call_sid: str | None,
     """What the reply does; the name of the template to answer with, if any."""
     if kind == "stop":
         changed = s.sms_store.set_opt_out(number, True, str(value), now)
+        if changed:
+            metrics.sms("opt_out")
         # CANCEL is an opt-out word on Twilio too; it also cancels a pending call back.
         cancelled = str(value).lower() == "cancel" and s.callbacks.callbacks.cancel(
             number, "texted CANCEL", call_sid=call_sid)
@@ -138,6 +145,11 @@ def _record_reply(s: Any, template: str, number: str, call_sid: str | None,
                             from_number=s.config.sms.from_number or "reply", body=text,
                             status="replied", at=now, call_sid=call_sid)
     return text
+
+
+def _text(name: str, limit: int) -> str:
+    """A form field as stored: cut to size, without NULs (PostgreSQL refuses them in text)."""
+    return request.form.get(name, "").replace("\x00", "")[:limit]
 
 
 def _twiml(text: str | None) -> Response:

@@ -2,17 +2,27 @@
 
 The worker sets its context once (`use_context`) from the same config as the web server:
 the SMS store and Twilio's REST client. Twilio's 429 and 5xx answers (and no answer) raise,
-so RQ retries with backoff; other refusals are permanent and recorded on the message with
-Twilio's error code. Twilio's 21610 ("the recipient has unsubscribed") opts the number out.
+so RQ retries with backoff (longer when Twilio's Retry-After asks for it); other refusals
+are permanent and recorded on the message with Twilio's error code. Twilio's 21610 ("the
+recipient has unsubscribed") opts the number out. When the retries run out, `on_failure`
+keeps the message as failed, with the last error.
+
+Sent at most once: the message is marked `sending` before each request to Twilio. A send
+whose answer never came (a timeout, or a worker killed mid-request) stays `sending`, and
+the next try first asks Twilio for a message to that number with that body created since
+the attempt began: found, it is recorded as sent and not sent again.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from . import metrics
 from .config import SmsConfig
 from .sms_store import SmsStore
 from .twilio_rest import TwilioRest, TwilioRestError
@@ -20,6 +30,8 @@ from .twilio_rest import TwilioRest, TwilioRestError
 log = logging.getLogger("ivr_server.sms_jobs")
 UNSUBSCRIBED = 21610
 WAIT_KINDS = ("wait_estimate", "wait_update")
+PENDING = ("queued", "retrying", "sending")
+MAX_RETRY_AFTER = 3600  # seconds: a longer Retry-After is capped
 
 
 class TemporaryFailure(RuntimeError):
@@ -52,8 +64,11 @@ def deliver(message_id: int) -> str:
         raise RuntimeError("no SMS job context: run jobs with `ivr worker`")
     ctx = _context
     message = ctx.store.message(message_id)
-    if message is None or message.status not in ("queued", "retrying"):
+    if message is None or message.status not in PENDING:
         return "skipped"  # already sent (a retried job) or gone
+    if message.status == "sending" and ctx.rest is not None \
+            and _taken_before(ctx, message_id, message):
+        return "sent"
     if message.kind in WAIT_KINDS and message.call_sid and ctx.still_queued is not None \
             and not ctx.still_queued(message.call_sid):
         ctx.store.update_message(message_id, status="refused", at=ctx.clock(),
@@ -66,21 +81,83 @@ def deliver(message_id: int) -> str:
     if ctx.rest is None:
         ctx.store.update_message(message_id, status="failed", at=ctx.clock(),
                                  error="no Twilio account configured")
+        metrics.sms("failed")
         return "failed"
+    started = ctx.clock()
+    ctx.store.update_message(message_id, status="sending", at=started)
     try:
         sid = ctx.rest.send_sms(message.to_number, ctx.config.from_number or None, message.body,
                                 status_callback=ctx.status_callback,
                                 messaging_service_sid=ctx.config.messaging_service_sid or None)
     except TwilioRestError as exc:
-        if exc.status is None or exc.status == 429 or exc.status >= 500:
+        if exc.status is None:  # sent, but no answer: Twilio may have it; ask before resending
+            ctx.store.update_message(message_id, status="sending", at=started, error=str(exc))
+            raise TemporaryFailure(str(exc)) from exc
+        if exc.status == 429 or exc.status >= 500:  # refused: nothing was sent
             ctx.store.update_message(message_id, status="retrying", at=ctx.clock(),
                                      error=str(exc))
+            _wait_at_least(exc.retry_after)
             raise TemporaryFailure(str(exc)) from exc
         ctx.store.update_message(message_id, status="failed", at=ctx.clock(),
                                  error_code=exc.code, error=str(exc))
-        if exc.code == UNSUBSCRIBED:
-            ctx.store.set_opt_out(message.to_number, True, "TWILIO", ctx.clock())
+        metrics.sms("failed")
+        if exc.code == UNSUBSCRIBED and ctx.store.set_opt_out(message.to_number, True,
+                                                              "TWILIO", ctx.clock()):
+            metrics.sms("opt_out")
         log.warning("sms %s to %s failed for good: %s", message_id, message.to_number, exc)
         return "failed"
     ctx.store.update_message(message_id, status="sent", at=ctx.clock(), message_sid=sid)
+    metrics.sms("sent")
     return "sent"
+
+
+def _taken_before(ctx: JobContext, message_id: int, message: Any) -> bool:
+    """Did Twilio take the earlier attempt? (`updated_at` of a `sending` message is when that
+    attempt began.) True: recorded as sent. If Twilio cannot say, try again later."""
+    assert ctx.rest is not None
+    try:
+        sid = ctx.rest.find_message(to=message.to_number, from_=ctx.config.from_number or None,
+                                    body=message.body, since=message.updated_at,
+                                    messaging_service_sid=ctx.config.messaging_service_sid
+                                    or None)
+    except TwilioRestError as exc:
+        raise TemporaryFailure(f"cannot tell whether Twilio took the last try: {exc}") from exc
+    if sid is None:
+        return False
+    log.warning("sms %s: Twilio had taken the try whose answer was lost (%s); not resent",
+                message_id, sid)
+    ctx.store.update_message(message_id, status="sent", at=ctx.clock(), message_sid=sid)
+    metrics.sms("sent")
+    return True
+
+
+def _wait_at_least(seconds: float | None) -> None:
+    """Twilio's Retry-After: the next retry of this job waits at least that long."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    if not seconds or job is None or not job.retries_left or not job.retry_intervals:
+        return
+    intervals = list(job.retry_intervals)
+    index = max(len(intervals) - job.retries_left, 0)  # the one RQ uses next (Job.retry)
+    intervals[index] = max(intervals[index], math.ceil(min(seconds, MAX_RETRY_AFTER)))
+    job.retry_intervals = intervals
+
+
+def on_failure(job: Any, connection: Any, exc_type: Any, exc: Any, traceback: Any) -> None:
+    """RQ calls this after each failed try, and for a job whose worker died. With no retry
+    left, the message is kept as failed in SQL (not left pending for ever)."""
+    if job.retries_left or _context is None:
+        return  # RQ tries again (or this process cannot reach the store)
+    message_id = int(job.args[0])
+    message = _context.store.message(message_id)
+    if message is None or message.status not in PENDING:
+        return
+    why = message.error or f"{getattr(exc_type, '__name__', 'error')}: {exc}"
+    unsure = " (the last try got no answer: Twilio may have it)" \
+        if message.status == "sending" else ""
+    tries = len(job.retry_intervals or []) + 1
+    _context.store.update_message(message_id, status="failed", at=_context.clock(),
+                                  error=f"gave up after {tries} tries{unsure}: {why}")
+    metrics.sms("failed")
+    log.error("sms %s to %s failed for good: %s", message_id, message.to_number, why)

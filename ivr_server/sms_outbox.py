@@ -13,11 +13,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 import redis
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 
 from sms.errors import NotTextable
 from sms.numbers import textable
 
+from . import metrics
 from .config import SmsConfig
 from .sms_store import SmsStore
 
@@ -57,11 +58,21 @@ class SmsOutbox:
             self.store.add_message(direction="outbound", kind=kind, to_number=number,
                                    from_number=sender, body=body, status="refused", at=now,
                                    call_sid=call_sid)
+            metrics.sms("refused")
             return None
         message_id = self.store.add_message(direction="outbound", kind=kind, to_number=number,
                                             from_number=sender, body=body, status="queued",
                                             at=now, call_sid=call_sid)
-        self.queue.enqueue("ivr_server.sms_jobs.deliver", message_id,
-                           retry=retry_policy(self.config), job_timeout=60,
-                           description=f"sms {kind} to {number[:6]}...")
+        try:
+            self.queue.enqueue("ivr_server.sms_jobs.deliver", message_id,
+                               retry=retry_policy(self.config), job_timeout=60,
+                               on_failure=Callback("ivr_server.sms_jobs.on_failure"),
+                               description=f"sms {kind} to {number[:6]}...")
+        except redis.RedisError as exc:  # no worker will ever see it: say so, don't leave it
+            log.error("sms %s for call %s not queued: %s", kind, call_sid or "-", exc)
+            self.store.update_message(message_id, status="failed", at=now,
+                                      error=f"not queued, Redis unavailable: {exc}")
+            metrics.sms("failed")
+            return None
+        metrics.sms("queued")
         return message_id

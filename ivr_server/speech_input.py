@@ -25,6 +25,8 @@ from speech.matching import DIGIT_WORDS, digit_grammar, match_choice, spoken_dig
 from speech.model import SpeechModel
 from speech.recognize import Recognition, recognize
 
+from . import metrics
+
 TWILIO_API = "https://api.twilio.com"
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,7 @@ class SpeechInput:
         except (SpeechError, ValueError, OSError) as exc:
             log.warning("speech: audio not recognised: %s", exc)
             return SpeechHeard("", 0.0, None, error=f"{type(exc).__name__}: {exc}"[:200])
+        metrics.recognition(heard.decode_ms, "record")
         return self.judge(heard, synonyms, digits=digits)
 
     def _delete(self, recording_url: str) -> None:

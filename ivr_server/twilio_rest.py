@@ -28,9 +28,11 @@ class TwilioRestError(Exception):
     """Twilio refused a request, or could not be reached. `status` is the HTTP status (None
     when no answer came), `code` Twilio's error code (https://www.twilio.com/docs/errors)."""
 
-    def __init__(self, message: str, *, status: int | None = None, code: int | None = None):
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None,
+                 retry_after: float | None = None):
         super().__init__(message)
         self.status, self.code = status, code
+        self.retry_after = retry_after  # seconds, from a 429/503's Retry-After header
 
 
 class _BaseUrlHttpClient(TwilioHttpClient):
@@ -50,6 +52,9 @@ class _BaseUrlHttpClient(TwilioHttpClient):
     def refusal_text(self) -> str:
         return getattr(self._refusal, "text", "")
 
+    def refusal_retry_after(self) -> float | None:
+        return getattr(self._refusal, "retry_after", None)
+
     def request(self, method: str, url: str, params: dict[str, object] | None = None,
                 data: dict[str, object] | None = None, headers: dict[str, str] | None = None,
                 auth: tuple[str, str] | None = None, timeout: float | None = None,
@@ -58,11 +63,12 @@ class _BaseUrlHttpClient(TwilioHttpClient):
             url = self.api_base_url + url[len(TWILIO_API):]
         elif not url.startswith(self.api_base_url + "/"):
             raise TwilioRestError(f"refusing {method} {url}: not on {self.api_base_url}")
-        self._refusal.text = ""
+        self._refusal.text, self._refusal.retry_after = "", None
         response = super().request(method, url, params=params, data=data, headers=headers,
                                    auth=auth, timeout=timeout, allow_redirects=allow_redirects)
         if response.status_code >= 400:
             self._refusal.text = response.text or ""
+            self._refusal.retry_after = _seconds((response.headers or {}).get("Retry-After"))
         return response
 
 
@@ -116,6 +122,22 @@ class TwilioRest:
             to=to, body=body, **extra))
         return str(message.sid)
 
+    def find_message(self, *, to: str, from_: str | None, body: str, since: datetime,
+                     messaging_service_sid: str | None = None) -> str | None:
+        """The SID of a message to `to` with this body created at or after `since`, if
+        Twilio has one: settles whether a send whose answer never came was taken."""
+        filters: dict[str, Any] = {"from_": from_} if from_ else {}
+        messages = self._do(f"listing messages to {to[:6]}...", lambda: self._client.messages
+                            .list(to=to, limit=50, **filters))
+        for message in messages:
+            created = message.date_created
+            if message.to == to and (message.body or "").startswith(body) \
+                    and created is not None and created >= since - timedelta(seconds=5) \
+                    and (not messaging_service_sid
+                         or message.messaging_service_sid == messaging_service_sid):
+                return str(message.sid)
+        return None
+
     def place_call(self, *, to: str, from_: str, url: str, status_callback: str,
                    timeout: int = 25, machine_detection: str | None = "DetectMessageEnd"
                    ) -> str:
@@ -164,10 +186,19 @@ class TwilioRest:
             code_text = f", Twilio error {code}" if code and code != status else ""
             raise TwilioRestError(
                 f"Twilio refused {what}: HTTP {status}{code_text}: {reason}{more}",
-                status=status, code=code) from exc
+                status=status, code=code, retry_after=self._http.refusal_retry_after()) from exc
         except requests.RequestException as exc:
             raise TwilioRestError(
                 f"Twilio could not be reached ({what}): {type(exc).__name__}: {exc}") from exc
+
+
+def _seconds(value: str | None) -> float | None:
+    """A Retry-After given in seconds (the form Twilio uses); None for a date or garbage."""
+    try:
+        seconds = float(value) if value else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds < 86400 else None
 
 
 def _why(answer: str) -> str:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
-from werkzeug.exceptions import HTTPException
+import redis
+from flask import Blueprint, Response, request
 
 from flows import actions as act
 from flows.engine import step
@@ -21,33 +20,31 @@ from flows.events import CallStarted, DigitsEntered, Event, NoInput, Repeat, Tra
 from flows.loader import Flow
 from flows.session import Session, new_session
 
-from . import twiml
+from . import metrics, twiml
 from .agent_brief import brief_agents
 from .signature import is_signed, websocket_url
 from .sms_triggers import survey_text
+from .voice_safety import (  # noqa: F401 - the names other modules import from here
+    SID,
+    BadWebhook,
+    UnknownCall,
+    _safe_path,
+    _safely,
+    _sid_or_dash,
+    _xml,
+    register_error_handlers,
+    services,
+)
 
 log = logging.getLogger("ivr_server.voice")
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
-SID = re.compile(r"^[A-Za-z]{2}[A-Za-z0-9]{1,62}$")
 KEYS = re.compile(r"[^0-9*#]")
 STREAM_NAME = re.compile(r"[^A-Za-z0-9_.:-]")
 MAX_LOOKUPS_PER_TURN = 10
 DIAL_STATUSES = {"completed", "answered", "busy", "no-answer", "failed", "canceled"}
 ENDED_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 ENDED_SESSION_TTL = 600
-
-
-class BadWebhook(ValueError):
-    """Parameters Twilio would never send (missing CallSid, garbage turn)."""
-
-
-class UnknownCall(LookupError):
-    """An action URL for a CallSid with no live session (expired, or never started here)."""
-
-
-def services() -> Any:
-    return current_app.extensions["ivr"]
 
 
 @bp.before_request
@@ -113,12 +110,14 @@ def _incoming() -> str:
     if existing is not None and not existing.done:
         # Twilio retried the first request: carry on where the call is, don't start over.
         return _advance(existing, Repeat(), now)
+    if existing is not None:  # a replay after the call ended: never start it over
+        return twiml.render([act.Hangup()])
     caller, called = form.get("From", "")[:64], form.get("To", "")[:64]
     flow = s.registry.current(s.config.flows.numbers.get(called, s.config.flows.default))
     session = new_session(call_sid=sid, flow=flow.name, version=flow.version, caller=caller,
                           called=called, now=now)
     previous = s.calllog.previous_calls(caller, now) if flow.reads_caller_history else None
-    pipe = s.redis.pipeline(transaction=False)
+    pipe = s.sessions.batch()
     s.calllog.call_started(call_sid=sid, account_sid=form.get("AccountSid", "")[:64],
                            from_number=caller, to_number=called,
                            direction=form.get("Direction", "inbound")[:32], flow=flow.name,
@@ -182,7 +181,7 @@ def _dial() -> str:
         return twiml.empty()
     duration = request.form.get("DialCallDuration", "")
     event = TransferEnded(status=status_ if status_ in DIAL_STATUSES else "failed",
-                          duration=int(duration) if duration.isdigit() else None)
+                          duration=whole_number(duration))
     return _advance(session, event, services().clock())
 
 
@@ -192,21 +191,27 @@ def _status() -> str:
     now = s.clock()
     call_status = form.get("CallStatus", "")[:20]
     duration = form.get("CallDuration", "")
-    session = s.sessions.load(sid)
+    try:
+        session, unreadable = s.sessions.load(sid), False
+    except redis.RedisError as exc:  # the end is still logged, straight to the database
+        log.error("call %s: session unreadable (%s); logging the end without it", sid, exc)
+        session, unreadable = None, True
     s.calllog.add_events(sid, [{"at": now, "node": session.node if session else None,
                                 "kind": "status",
                                 "data": {"status": call_status, "duration": duration[:10]}}])
     if call_status in ENDED_STATUSES:
-        outcome = _outcome(session, call_status)
+        # Unreadable: the call met the outage, whose every turn was the safe path.
+        outcome = "failed" if unreadable else _outcome(session, call_status)
+        metrics.call_ended(outcome)
         s.calllog.call_ended(call_sid=sid, status=call_status, outcome=outcome,
-                             duration=int(duration) if duration.isdigit() else None, at=now,
+                             duration=whole_number(duration), at=now,
                              tags=session.tags if session else {},
                              queue=(session.queue.get("name") or None) if session else None)
         if session is not None:
             session.done, session.outcome = True, outcome
             s.sessions.save(session, ttl=ENDED_SESSION_TTL)
             if call_status == "completed":
-                survey_text(s, session, int(duration) if duration.isdigit() else None, now)
+                survey_text(s, session, whole_number(duration), now)
             if session.queue.get("name"):  # in case the queue's own callback never comes
                 s.queues.abandon(session.queue["name"], sid, now.timestamp())
                 s.queues.hangup(session.queue["name"], sid, now.timestamp())
@@ -248,12 +253,12 @@ def _advance(session: Session, event: Event, now: Any, flow: Flow | None = None,
         now = s.clock()
     else:
         raise FlowRuntimeError(flow.name, session.node or "-", "too many lookups in one turn")
-    pipe = pipe if pipe is not None else s.redis.pipeline(transaction=False)
+    pipe = pipe if pipe is not None else s.sessions.batch()
     s.sessions.save(session, pipe=pipe)
     s.calllog.add_events(session.call_sid, [
         {"at": now, "node": a.node, "kind": a.kind, "data": a.data}
         for a in out if isinstance(a, act.Log)], pipe=pipe)
-    pipe.execute()
+    s.calllog.execute(pipe)  # if Redis fails here, its call-log records go to SQL instead
     out = brief_agents(s, session.call_sid, out)
     return twiml.render(out, listen=_listening(), stop_stream=stop_stream)
 
@@ -302,90 +307,15 @@ def _transfer_nodes(session: Session) -> set[str]:
     return {n for n, node in flow.model.nodes.items() if node.type == "transfer"}
 
 
+def whole_number(raw: str, digits: int = 9) -> int | None:
+    """A duration, count or id as Twilio sends it: plain ASCII digits, a sane length. Not
+    "²" or "٣" (str.isdigit says yes, int() fails or reads them), nor 5,000 digits (int()
+    refuses, and no SQL integer column holds them)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= digits else None
+
+
 def _call_sid() -> str:
     sid = request.form.get("CallSid", "")
     if not SID.match(sid):
         raise BadWebhook(f"missing or malformed CallSid {sid[:70]!r}")
     return sid
-
-
-def _sid_or_dash() -> str:
-    return request.form.get("CallSid", "-")[:64]
-
-
-# -- never a 500 ---------------------------------------------------------------------------
-
-
-def _safely(handler: Callable[[], str], on_error: Callable[[], str] | None = None) -> Response:
-    try:
-        return _xml(handler())
-    except Exception as exc:  # noqa: BLE001 - the caller must always get valid TwiML
-        sid = _sid_or_dash()
-        if isinstance(exc, BadWebhook | UnknownCall | FlowRuntimeError):
-            log.error("call %s: %s %s; safe path", sid, request.path, exc)
-        else:
-            log.exception("call %s: %s failed; safe path", sid, request.path)
-        _record_error(sid, exc)
-        return _xml(on_error() if on_error else _safe_path())
-
-
-def _record_error(sid: str, exc: Exception) -> None:
-    try:
-        s = services()
-        if SID.match(sid):
-            s.calllog.add_events(sid, [{"at": s.clock(), "node": None, "kind": "error",
-                                        "data": {"where": request.path,
-                                                 "error": f"{type(exc).__name__}: {exc}"[:500]}}])
-    except Exception:  # noqa: BLE001 - already on the error path
-        log.exception("call %s: could not record the error", sid)
-
-
-def _safe_path() -> str:
-    s = services()
-    fb = s.config.fallback
-    target = fb.number or _flow_human()
-    return twiml.say_then_dial(fb.message, target, fb.goodbye, fb.voice, fb.language)
-
-
-def _flow_human() -> str | None:
-    """The flow's person of last resort; the flow is known in memory even if Redis is down."""
-    s = services()
-    name = s.config.flows.numbers.get(request.form.get("To", ""), s.config.flows.default)
-    try:
-        session = s.sessions.load(_sid_or_dash())
-        name = session.flow if session else name
-    except Exception:  # noqa: BLE001 - Redis may be what failed
-        pass
-    try:
-        return s.registry.current(name).model.human
-    except Exception:  # noqa: BLE001 - or the flow itself
-        return None
-
-
-def _xml(body: str) -> Response:
-    return Response(body, 200, mimetype="text/xml")
-
-
-def register_error_handlers(app: Flask) -> None:
-    """Unknown /voice URLs and methods get the safe path too (when Twilio signed them)."""
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response | HTTPException:
-        if request.path.startswith("/voice/") and exc.code in (404, 405):
-            if not signed_or_allowed():
-                return Response("Forbidden\n", 403, mimetype="text/plain")
-            log.error("call %s: %s %s answered with the safe path", _sid_or_dash(),
-                      exc.code, request.path)
-            return _xml(_safe_path())
-        if request.path.startswith("/admin"):
-            from .admin.auth import error_page
-
-            return error_page(exc)
-        return exc
-
-    @app.errorhandler(Exception)
-    def _any_error(exc: Exception) -> Response:
-        log.exception("unhandled error on %s", request.path)
-        if request.path.startswith("/voice/"):
-            return _xml(_safe_path())
-        return Response("Internal error\n", 500, mimetype="text/plain")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from ivr_server import create_app
@@ -102,7 +104,9 @@ def test_engine_error_is_logged_with_the_node_and_the_caller_reaches_a_human(
                               numbers={"+15005550100": "runtime"},
                               settings=config.flows.settings)
     app = create_app(cfg, clock=clock)
-    call = SimulatedCall(InProcessTransport(app, PUBLIC_URL), AUTH_TOKEN, to="+15005550100")
+    first_timer = f"+1415{uuid.uuid4().int % 10**7:07d}"  # previous_calls must be 0
+    call = SimulatedCall(InProcessTransport(app, PUBLIC_URL), AUTH_TOKEN, to="+15005550100",
+                         from_=first_timer)
     call.dial()
     call.expect_heard("having trouble")
     assert call.transferred_to.target == "+15005550009"

@@ -142,7 +142,7 @@ def test_a_busy_twilio_is_retried_then_the_job_is_kept_as_failed(redis_client, s
         server.server_close()
     assert _Busy.hits == 3, "the first try and two retries"
     row = store.message(message)
-    assert row.status == "retrying" and "503" in row.error
+    assert row.status == "failed" and "503" in row.error and "gave up after 3 tries" in row.error
     assert FailedJobRegistry(queue=box.queue).count == 1
 
 

@@ -8,7 +8,7 @@ Twilio request's would.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -126,3 +126,34 @@ class HttpTransport:
 
     def websocket_url(self, url: str) -> str:
         return _websocket_url(url, self.base_url, self.connect_url)
+
+
+class AlternatingTransport:
+    """Sends each request (and websocket) to the next of several servers in turn, all behind
+    one public URL, as a balancer without sticky sessions would: a call that completes this
+    way needs nothing kept in one server's memory. `served` counts requests per server."""
+
+    def __init__(self, base_urls: Sequence[str], *, public_base_url: str,
+                 timeout: float = 10.0):
+        if not base_urls:
+            raise ValueError("AlternatingTransport needs at least one server")
+        self.base_url = _strip(public_base_url)
+        self.servers = [HttpTransport(url, public_base_url=public_base_url, timeout=timeout)
+                        for url in base_urls]
+        self.served = {server.connect_url: 0 for server in self.servers}
+        self._turn = 0
+        self._lock = threading.Lock()
+
+    def _next(self) -> HttpTransport:
+        with self._lock:
+            server = self.servers[self._turn % len(self.servers)]
+            self._turn += 1
+            self.served[server.connect_url] += 1
+        return server
+
+    def send(self, method: str, url: str, params: Mapping[str, str],
+             headers: Mapping[str, str]) -> HttpResult:
+        return self._next().send(method, url, params, headers)
+
+    def websocket_url(self, url: str) -> str:
+        return self._next().websocket_url(url)

@@ -1,0 +1,65 @@
+"""Queue figures for /metrics, read from Redis when Prometheus scrapes.
+
+They are the same figures as the supervisors' live queues page (admin/live_queues.py), so a
+dashboard and an alert never disagree. Computed per scrape, they are right whichever web
+process answers and need no multiprocess files. Queues are the configured ones, those named
+by live flows, and those with state in Redis (bounded by live_queues.MAX_QUEUES).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .admin.live_queues import all_queues
+
+log = logging.getLogger("ivr_server.metrics")
+
+
+class QueueCollector(Collector):
+    """Waiting now, longest wait, agents on duty, in service, and a new caller's estimate."""
+
+    def __init__(self, services: Any) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("ivr_queue_state_up",
+                               "1 when the live queue state could be read from Redis")
+        waiting = GaugeMetricFamily("ivr_queue_waiting_calls", "Callers waiting now",
+                                    labels=["queue"])
+        longest = GaugeMetricFamily("ivr_queue_longest_wait_seconds",
+                                    "How long the caller at the head of the line has waited "
+                                    "(0 when nobody waits)", labels=["queue"])
+        agents = GaugeMetricFamily("ivr_queue_agents_on_duty",
+                                   "Agents on duty (queues with a known count only)",
+                                   labels=["queue"])
+        in_service = GaugeMetricFamily("ivr_queue_in_service_calls",
+                                       "Callers with an agent now", labels=["queue"])
+        estimate = GaugeMetricFamily("ivr_queue_wait_estimate_seconds",
+                                     "What a caller joining now would be told: the expected "
+                                     "wait and its 80 % interval (p10, p90)",
+                                     labels=["queue", "stat"])
+        try:
+            queues = all_queues(self.services, self.services.clock())
+        except Exception as exc:  # noqa: BLE001 - a scrape reports the failure, never a 500
+            log.warning("metrics: live queue state unavailable: %s", exc)
+            queues, ok = [], False
+        else:
+            ok = all(q.error is None for q in queues)
+        up.add_metric([], 1.0 if ok else 0.0)
+        for q in queues:
+            if q.error is not None:
+                continue
+            waiting.add_metric([q.name], q.waiting)
+            longest.add_metric([q.name], q.longest_seconds or 0.0)
+            in_service.add_metric([q.name], q.in_service)
+            if q.agents is not None:
+                agents.add_metric([q.name], q.agents)
+            if q.estimate is not None:
+                for stat, key in (("expected", "seconds"), ("p10", "p10"), ("p90", "p90")):
+                    estimate.add_metric([q.name, stat], q.estimate[key])
+        yield from (up, waiting, longest, agents, in_service, estimate)

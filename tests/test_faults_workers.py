@@ -1,0 +1,139 @@
+"""A worker SIGKILLed while it sends a text: the job is recovered and the text reaches the
+caller exactly once, whether or not Twilio had taken it when the worker died. Real `ivr
+worker` processes, real Redis, RQ and SQL, Twilio's contract (Prism) behind the fault
+proxy, which keeps Twilio's memory of the messages it accepted. (Callbacks: see
+test_callback_faults.py.)"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rq.registry import StartedJobRegistry
+
+from ivr_server.config import SmsConfig
+from ivr_server.db import make_engine, make_session_factory, upgrade
+from ivr_server.redis_conn import connect
+from ivr_server.sms_outbox import QUEUE_NAME, SmsOutbox
+from ivr_server.sms_store import SmsStore
+from tests.prism import TwilioApiMock
+
+from .callback_rig import ACCOUNT
+from .conftest import AUTH_TOKEN, ROOT
+from .db_fixtures import fresh_database
+from .fault_proxy import FaultProxy
+
+pytestmark = pytest.mark.slow
+IVR = Path(sys.executable).with_name("ivr")
+SENDER = "+15005550006"
+# RQ gives up on a dead worker's job once its heartbeat lapses: the job's timeout (60 s for
+# a text) plus 60 s. The worker's maintenance then retries it; tests run that moment now.
+HEARTBEAT_LAPSED = 125
+
+
+@pytest.fixture
+def setup(tmp_path: Path, redis_url: str, redis_prefix: str,
+          twilio_api: TwilioApiMock) -> Iterator[dict[str, Any]]:
+    stack = contextlib.ExitStack()
+    # A database of its own: a worker also looks after every callback request it holds.
+    database = stack.enter_context(fresh_database(tmp_path))
+    upgrade(database)
+    proxy = stack.enter_context(FaultProxy(twilio_api.base_url))
+    engine = make_engine(database)
+    stack.callback(engine.dispose)
+    store = SmsStore(make_session_factory(engine))
+    jobs = connect(redis_url, decode=False)
+    stack.callback(jobs.close)
+    # The web side's queue ("sms" after the key prefix), with immediate retries.
+    box = SmsOutbox(jobs, store, SmsConfig(from_number=SENDER, retry_intervals="0,0,0"),
+                    lambda: dt.datetime.now(dt.UTC), queue_name=f"{redis_prefix}{QUEUE_NAME}")
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update({"REDIS_URL": redis_url, "DATABASE_URL": database,
+                "IVR_REDIS_PREFIX": redis_prefix, "IVR_INSTANCE_PATH": str(tmp_path / "w"),
+                "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                "TWILIO_API_BASE_URL": proxy.base_url, "TWILIO_SMS_FROM": SENDER})
+    config = tmp_path / "worker.toml"  # the rest from the environment and the defaults
+    config.write_text(f'[flows]\ndirectory = "{ROOT / "flows" / "examples"}"\n')
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def start_worker() -> subprocess.Popen[bytes]:
+        log = (tmp_path / f"worker-{len(workers)}.log").open("wb")
+        worker = subprocess.Popen([str(IVR), "--config", str(config), "worker"],
+                                  env=env, stdout=log, stderr=subprocess.STDOUT)
+        workers.append(worker)
+        return worker
+
+    yield {"box": box, "store": store, "proxy": proxy, "start_worker": start_worker,
+           "logs": tmp_path}
+    for worker in workers:
+        kill(worker)
+    for key in jobs.scan_iter(match=f"rq:*{box.queue.name}*".encode(), count=500):
+        jobs.delete(key)
+    stack.close()
+
+
+def kill(worker: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the worker and what it started (RQ's scheduler runs in a child process)."""
+    for pid in [*_children(worker.pid), worker.pid]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    worker.wait(10)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def until(check: Callable[[], bool], timeout: float, what: str, setup: dict[str, Any]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    logs = "\n".join(p.read_text(errors="replace")[-2000:]
+                     for p in sorted(setup["logs"].glob("worker-*.log")))
+    raise AssertionError(f"timed out waiting for {what}\n{logs}")
+
+
+@pytest.mark.parametrize("reached", [True, False], ids=["after-twilio-took-it", "before"])
+def test_a_text_whose_worker_was_killed_mid_send_reaches_the_caller_exactly_once(
+        setup, reached):
+    box, store, proxy = setup["box"], setup["store"], setup["proxy"]
+    to = f"+1201555{secrets.randbelow(10000):04d}"
+    message = box.send(kind="wait_estimate", to=to, body="You're next in line.")
+    proxy.hang_next(1, 30, reached=reached)  # Twilio's answer never comes back
+
+    worker = setup["start_worker"]()
+    until(proxy.hanging.is_set, 60, "the worker to ask Twilio to send the text", setup)
+    kill(worker)
+    assert store.message(message).status == "sending"
+    assert len(proxy.messages()) == (1 if reached else 0)
+
+    setup["start_worker"]()
+    StartedJobRegistry(queue=box.queue).cleanup(timestamp=time.time() + HEARTBEAT_LAPSED)
+    until(lambda: store.message(message).status == "sent", 60, "the text to be sent", setup)
+
+    [sent] = proxy.messages()
+    assert (sent.one("To"), sent.one("Body")) == (to, "You're next in line.")
+    assert store.message(message).message_sid == sent.sid
+    assert len(proxy.creates()) == (1 if reached else 2)  # found at Twilio, not re-sent
+    time.sleep(2)  # a late duplicate would show up here
+    assert len(proxy.messages()) == 1
