@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import phonenumbers
 from _pytest.outcomes import Failed
 
-from bench.servers import ROOT, BenchError
+from bench.servers import ROOT, BenchError, service_tables, toml_str
 from ivr_server.config import ENV_OVERRIDES
 from ivr_server.simulator.calls_api import CallsApi
 from tests.prism import TwilioApiMock, node_packages, running_mock
@@ -118,26 +118,14 @@ def us_numbers(count: int, seed: int) -> list[str]:
 def write_config(path: Path, *, redis_url: str, prefix: str, database_url: str,
                  api_base_url: str) -> Path:
     """The workers' config.toml: every setting they need, nothing from the environment."""
-    def q(text: str) -> str:
-        return json.dumps(text)  # a TOML basic string is a JSON string for these values
-
+    q = toml_str
     path.write_text(f"""\
 [server]
 public_base_url = {q(PUBLIC_URL)}
 instance_path = {q(str(path.parent / "instance"))}
 
-[twilio]
-account_sid = {q(ACCOUNT_SID)}
-auth_token = {q(AUTH_TOKEN)}
-api_base_url = {q(api_base_url)}
-
-[redis]
-url = {q(redis_url)}
-key_prefix = {q(prefix)}
-
-[database]
-url = {q(database_url)}
-
+{service_tables(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base_url=api_base_url,
+                redis_url=redis_url, prefix=prefix, database_url=database_url)}
 [flows]
 directory = {q(str(ROOT / "flows" / "examples"))}
 

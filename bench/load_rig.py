@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.servers import ROOT, BenchError, Gunicorn, GunicornSettings
+from bench.servers import (
+    ROOT,
+    BenchError,
+    Gunicorn,
+    GunicornSettings,
+    service_tables,
+    toml_str,
+)
 from ivr_server.config import ENV_OVERRIDES
 
 FLOWS = ROOT / "bench" / "flows"
@@ -46,8 +53,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def q(text: str) -> str:
-    return json.dumps(text)  # a TOML basic string is a JSON string for these values
+q = toml_str
 
 
 def write_config(tmp: Path, *, port: int, redis_url: str, prefix: str, database_url: str,
@@ -64,18 +70,8 @@ host = "127.0.0.1"
 port = {port}
 instance_path = {q(str(tmp / "instance"))}
 
-[twilio]
-account_sid = {q(ACCOUNT_SID)}
-auth_token = {q(AUTH_TOKEN)}
-api_base_url = {q(api_base_url)}
-
-[redis]
-url = {q(redis_url)}
-key_prefix = {q(prefix)}
-
-[database]
-url = {q(database_url)}
-
+{service_tables(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base_url=api_base_url,
+                redis_url=redis_url, prefix=prefix, database_url=database_url)}
 [flows]
 directory = {q(str(flows))}
 default = "load"

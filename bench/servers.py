@@ -7,6 +7,7 @@ Why a module of its own: each thing started here must be stopped on every way ou
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -233,3 +234,27 @@ class Gunicorn:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=5)
+
+
+def toml_str(text: str) -> str:
+    return json.dumps(text)  # a TOML basic string is a JSON string for these values
+
+
+def service_tables(*, account_sid: str, auth_token: str, api_base_url: str, redis_url: str,
+                   prefix: str, database_url: str) -> str:
+    """The [twilio], [redis] and [database] tables every bench config.toml has: where the
+    run's own services are, so nothing comes from the environment."""
+    q = toml_str
+    return f"""\
+[twilio]
+account_sid = {q(account_sid)}
+auth_token = {q(auth_token)}
+api_base_url = {q(api_base_url)}
+
+[redis]
+url = {q(redis_url)}
+key_prefix = {q(prefix)}
+
+[database]
+url = {q(database_url)}
+"""

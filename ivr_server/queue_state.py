@@ -183,9 +183,9 @@ class QueueState:
         ones in service as hung up, so they stop skewing the estimates."""
         cutoff = now - self.stale_after
         ended = 0
-        for sid, joined in self.waiting(queue):
-            if joined < cutoff:
-                ended += self.abandon(queue, sid, now)
+        # Only the stale waiting callers (by score), not the whole line on every wait poll.
+        for sid in self.redis.zrangebyscore(self._keys(queue)[0], "-inf", f"({cutoff!r}"):
+            ended += self.abandon(queue, _text(sid), now)
         for sid, started in self.in_service(queue).items():
             if started < cutoff:
                 ended += self.hangup(queue, sid, now)

@@ -62,6 +62,8 @@ def survey_text(s: Any, session: Session, duration: int | None, now: dt.datetime
     config = s.config.sms
     if not (config.surveys and s.outbox.configured) or session.outcome == "callback":
         return  # a call that ends with a call back pending is judged after the call back
+    if duration is None or duration < config.survey_min_call_seconds:
+        return  # too short to judge (as survey_due says): no need to ask the database
     number = normalise(session.caller, config.default_region)
     if number is None:
         return

@@ -26,7 +26,10 @@ from .db_fixtures import (
     unreachable_database_url,
 )
 
-__all__ = ["key_prefix", "redis_client", "redis_server"]  # fixtures used by name
+# The fixtures, for the call-log test modules' `from .calllog_helpers import *`: pytest
+# finds a fixture by its name in the test module.
+__all__ = ["broken_sessions", "database_url", "key_prefix", "module_sessions", "redis_client",
+           "redis_server", "sessions"]
 
 T0 = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 

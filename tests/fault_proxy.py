@@ -17,16 +17,16 @@ Twilio; `seen` is every request and what the proxy did with it.
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
+from ivr_server.simulator import relay
 from ivr_server.simulator.model import new_sid
 
 MESSAGES = "/Messages.json"
@@ -60,7 +60,7 @@ class Seen:
     at: float
 
     def one(self, name: str) -> str:
-        return (self.form.get(name) or [""])[-1]
+        return relay.one(self.form, name)
 
 
 @dataclass
@@ -73,7 +73,7 @@ class Message:
     answer: dict[str, Any] = field(default_factory=dict)
 
     def one(self, name: str) -> str:
-        return (self.form.get(name) or [""])[-1]
+        return relay.one(self.form, name)
 
 
 class FaultProxy:
@@ -91,16 +91,11 @@ class FaultProxy:
     # -- running -------------------------------------------------------------------------
 
     def start(self) -> FaultProxy:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
-                         name="fault-proxy").start()
+        self._server = relay.serve(self._respond, "fault-proxy")
         return self
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        relay.stop(self._server)
 
     def __enter__(self) -> FaultProxy:
         return self.start()
@@ -110,8 +105,7 @@ class FaultProxy:
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "start() first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return relay.url_of(self._server)
 
     # -- what goes wrong -----------------------------------------------------------------
 
@@ -156,32 +150,49 @@ class FaultProxy:
         with self._lock:
             self._seen.append(seen)
 
+    def _respond(self, request: relay.Request) -> relay.Reply | None:
+        """Answer, hang or pass on, as the next planned fault for the path says."""
+        fault = self._next_fault(request.method, request.bare_path)
+        seen = {"method": request.method, "path": request.path, "form": request.form(),
+                "at": time.time()}
+        if fault is not None and fault.status:
+            self._record(Seen(**seen, what=fault.label, status=fault.status))
+            headers = [("Content-Type", "application/json")]
+            if fault.retry_after is not None:
+                headers.append(("Retry-After", f"{fault.retry_after:g}"))
+            return relay.Reply(fault.status, _twilio_error(fault.status), headers)
+        if fault is not None and not fault.reached:
+            self._record(Seen(**seen, what=fault.label, status=None))
+            self.hanging.set()
+            time.sleep(fault.seconds)
+            return None  # the client gave up long ago
+        reply = self.forward(request)
+        if fault is not None:  # Twilio has it; its answer is lost on the way back
+            self._record(Seen(**seen, what=fault.label, status=None))
+            self.hanging.set()
+            time.sleep(fault.seconds)
+            return None
+        self._record(Seen(**seen, what="passed", status=reply.status))
+        return reply
+
     # -- passing requests on -------------------------------------------------------------
 
-    def forward(self, method: str, path: str, body: bytes,
-                headers: dict[str, str]) -> tuple[int, bytes, str]:
-        conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port,
-                                          timeout=30)
-        try:
-            conn.request(method, path, body=body or None, headers=headers)
-            answer = conn.getresponse()
-            status, reply = answer.status, answer.read()
-            kind = answer.getheader("Content-Type") or "application/json"
-        finally:
-            conn.close()
-        bare = urlsplit(path).path
-        if method == "POST" and bare.endswith(MESSAGES) and status == 201:
-            reply = self._accepted(body, reply)
-        elif method == "GET" and bare.endswith(MESSAGES) and status == 200:
-            reply = self._listing(path, reply)
-        return status, reply, kind
+    def forward(self, request: relay.Request) -> relay.Reply:
+        """Pass the request on to Twilio, keeping the messages it accepted."""
+        reply = relay.forward(self.upstream.hostname, self.upstream.port, request)
+        status, body = reply.status, reply.body
+        kind = [("Content-Type", reply.kind or "application/json")]
+        if request.method == "POST" and request.bare_path.endswith(MESSAGES) and status == 201:
+            return relay.Reply(status, self._accepted(request.body, body), kind)
+        if request.method == "GET" and request.bare_path.endswith(MESSAGES) and status == 200:
+            return relay.Reply(status, self._listing(request.path, body), kind)
+        return relay.Reply(status, body, kind)
 
     def _accepted(self, body: bytes, reply: bytes) -> bytes:
-        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-        message = Message(new_sid("SM"), form, time.time())
+        message = Message(new_sid("SM"), relay.parse_form(body), time.time())
         answer = json.loads(reply)
         answer.update(sid=message.sid, to=message.one("To"), body=message.one("Body"),
-                      status="queued", date_created=_rfc2822(message.created),
+                      status="queued", date_created=relay.rfc2822(message.created),
                       date_sent=None, messaging_service_sid=message.one("MessagingServiceSid")
                       or None)
         answer["from"] = message.one("From") or None
@@ -191,66 +202,11 @@ class FaultProxy:
         return json.dumps(answer).encode()
 
     def _listing(self, path: str, reply: bytes) -> bytes:
-        query = parse_qs(urlsplit(path).query)
-        to, from_ = (query.get("To") or [""])[0], (query.get("From") or [""])[0]
         page = json.loads(reply)
-        page["messages"] = [m.answer for m in reversed(self.messages())  # newest first
-                            if (not to or m.one("To") == to)
-                            and (not from_ or m.one("From") == from_)]
+        page["messages"] = [m.answer for m in relay.matching_to_from(
+            path, reversed(self.messages()), lambda m: m.form)]  # newest first
         page["next_page_uri"] = None  # the journal is the whole answer: one page
         return json.dumps(page).encode()
-
-
-def _handler(proxy: FaultProxy) -> type:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body are written apart
-
-        def handle_one(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
-            form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-            fault = proxy._next_fault(self.command, urlsplit(self.path).path)
-            seen = {"method": self.command, "path": self.path, "form": form,
-                    "at": time.time()}
-            if fault is not None and fault.status:
-                proxy._record(Seen(**seen, what=fault.label, status=fault.status))
-                self._answer(fault.status, _twilio_error(fault.status), "application/json",
-                             {"Retry-After": f"{fault.retry_after:g}"}
-                             if fault.retry_after is not None else {})
-                return
-            if fault is not None and not fault.reached:
-                proxy._record(Seen(**seen, what=fault.label, status=None))
-                proxy.hanging.set()
-                time.sleep(fault.seconds)
-                self.close_connection = True  # the client gave up long ago
-                return
-            status, reply, kind = proxy.forward(self.command, self.path, body, headers)
-            if fault is not None:  # Twilio has it; its answer is lost on the way back
-                proxy._record(Seen(**seen, what=fault.label, status=None))
-                proxy.hanging.set()
-                time.sleep(fault.seconds)
-                self.close_connection = True
-                return
-            proxy._record(Seen(**seen, what="passed", status=status))
-            self._answer(status, reply, kind, {})
-
-        def _answer(self, status: int, reply: bytes, kind: str,
-                    extra: dict[str, str]) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        do_GET = do_POST = do_DELETE = handle_one
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
 
 
 def _twilio_error(status: int) -> bytes:
@@ -261,6 +217,3 @@ def _twilio_error(status: int) -> bytes:
                        "more_info": f"https://www.twilio.com/docs/errors/{20000 + status}"}
                       ).encode()
 
-
-def _rfc2822(ts: float) -> str:
-    return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(ts))

@@ -28,13 +28,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from ivr_server.simulator import relay
 from tests.twilio_api.tighten import FORM, SOURCE, write_tightened
 from tests.twilio_api.tighten import HERE as NPM_DIR
 
@@ -116,19 +116,12 @@ def running_mock(workdir: Path,
     try:
         wait_until_answering(prism, port, log)
         mock = TwilioApiMock("", log, time.monotonic() - started)
-        proxy = ThreadingHTTPServer(("127.0.0.1", 0), recording_proxy(mock, port, closed))
-        proxy.daemon_threads = True
-        if tune is not None:
-            tune(proxy)
-        mock.base_url = f"http://127.0.0.1:{proxy.server_address[1]}"
-        thread = threading.Thread(target=proxy.serve_forever, args=(0.05,),
-                                  name="twilio-api-proxy", daemon=True)
-        thread.start()
+        proxy = relay.serve(recording_proxy(mock, port, closed), "twilio-api-proxy", tune)
+        mock.base_url = relay.url_of(proxy)
         try:
             yield mock
         finally:
-            proxy.shutdown()
-            proxy.server_close()
+            relay.stop(proxy)
     finally:
         stop(prism)
 
@@ -168,52 +161,29 @@ def closed_forms(spec: dict[str, Any]) -> list[tuple[str, re.Pattern[str], set[s
 
 
 def recording_proxy(mock: TwilioApiMock, prism_port: int,
-                    closed: list[tuple[str, re.Pattern[str], set[str]]]) -> type:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body are written apart
+                    closed: list[tuple[str, re.Pattern[str], set[str]]]) -> relay.Respond:
+    """Pass each request on to Prism, refuse undeclared form fields, record both."""
+    def respond(request: relay.Request) -> relay.Reply:
+        reply = relay.forward("127.0.0.1", prism_port, request)
+        status, body, headers = reply.status, reply.body, reply.headers
+        form = request.form() if FORM in request.headers.get("Content-Type", "") else {}
+        unknown = unknown_fields(request.method, request.bare_path, form, closed)
+        if unknown and status < 400:
+            status, body = 422, json.dumps({
+                "type": "https://stoplight.io/prism/errors#UNPROCESSABLE_ENTITY",
+                "title": "Invalid request", "status": 422,
+                "detail": "Fields Twilio does not know (refused by tests/prism.py).",
+                "validation": [{"location": ["body", name], "severity": "Error",
+                                "code": "additionalProperties",
+                                "message": f"Request body must NOT have additional "
+                                           f"property '{name}'"} for name in unknown],
+            }).encode()
+            headers = [("Content-Type", "application/problem+json")]
+        mock._record(SeenRequest(request.method, request.path, request.headers, form, status,
+                                 body.decode("utf-8", "replace")))
+        return relay.Reply(status, body, headers)
 
-        def handle_one(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
-            upstream = http.client.HTTPConnection("127.0.0.1", prism_port, timeout=30)
-            try:
-                upstream.request(self.command, self.path, body=body or None, headers=headers)
-                answer = upstream.getresponse()
-                status, reply = answer.status, answer.read()
-                reply_headers = [(k, v) for k, v in answer.getheaders() if k.lower() not in
-                                 ("connection", "transfer-encoding", "content-length")]
-            finally:
-                upstream.close()
-            form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True) \
-                if FORM in self.headers.get("Content-Type", "") else {}
-            unknown = unknown_fields(self.command, urlsplit(self.path).path, form, closed)
-            if unknown and status < 400:
-                status, reply = 422, json.dumps({
-                    "type": "https://stoplight.io/prism/errors#UNPROCESSABLE_ENTITY",
-                    "title": "Invalid request", "status": 422,
-                    "detail": "Fields Twilio does not know (refused by tests/prism.py).",
-                    "validation": [{"location": ["body", name], "severity": "Error",
-                                    "code": "additionalProperties",
-                                    "message": f"Request body must NOT have additional "
-                                               f"property '{name}'"} for name in unknown],
-                }).encode()
-                reply_headers = [("Content-Type", "application/problem+json")]
-            mock._record(SeenRequest(self.command, self.path, headers, form, status,
-                                     reply.decode("utf-8", "replace")))
-            self.send_response(status)
-            for key, value in reply_headers:
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = handle_one
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # every request is kept in `mock.requests` instead
-
-    return Handler
+    return respond
 
 
 def unknown_fields(verb: str, path: str, form: dict[str, list[str]],

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from tests.prism import TwilioApiMock
 from .callback_rig import ACCOUNT, COMPANY_NUMBER, new_york_number
 from .conftest import AUTH_TOKEN, PUBLIC_URL
 from .db_fixtures import fresh_database
+from .worker_procs import kill_worker
 
 pytestmark = pytest.mark.slow
 IVR = Path(sys.executable).with_name("ivr")
@@ -88,32 +88,11 @@ def setup(tmp_path, config, twilio_api: TwilioApiMock) -> Iterator[dict]:  # noq
     yield {"app": app, "calls": calls, "ctx": app.extensions["ivr"].callbacks,
            "start_worker": start_worker, "transport": transport}
     for worker in workers:
-        _kill(worker)
+        kill_worker(worker)
     calls.close()
     app.extensions["ivr"].redis.close()
     app.extensions["ivr"].session_factory.kw["bind"].dispose()
     stack.close()
-
-
-def _kill(worker: subprocess.Popen) -> None:
-    """SIGKILL the worker and the work horse it forked for the job (RQ puts the horse in a
-    session of its own, so it must be found by its parent)."""
-    for pid in [*_children(worker.pid), worker.pid]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    worker.wait(10)
-
-
-def _children(parent: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def _book(ctx, queue: str) -> int:  # noqa: ANN001
@@ -128,7 +107,7 @@ def _killed_while_dialling(setup: dict) -> int:
     callback_id = _book(setup["ctx"], f"q-{new_sid('')[:8]}")
     worker = setup["start_worker"]()
     assert setup["calls"].arrived.wait(30), "the worker never asked Twilio to place the call"
-    _kill(worker)
+    kill_worker(worker)
     return callback_id
 
 

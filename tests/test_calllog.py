@@ -9,25 +9,8 @@ from sqlalchemy import select
 
 from ivr_server.models import Call
 
-from .calllog_helpers import (
-    T0,
-    broken_sessions,
-    call_of,
-    database_url,
-    events_of,
-    key_prefix,
-    make_log,
-    module_sessions,
-    new_sid,
-    redis_client,
-    redis_server,
-    sessions,
-    start,
-)
-
-__all__ = ["broken_sessions", "database_url", "key_prefix", "module_sessions", "redis_client",
-           "redis_server", "sessions"]  # fixtures used by name
-
+from .calllog_helpers import *  # noqa: F403  (the fixtures, used by name)
+from .calllog_helpers import T0, call_of, events_of, make_log, new_sid, start
 
 # -- writing --------------------------------------------------------------------------------
 

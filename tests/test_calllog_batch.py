@@ -7,24 +7,8 @@ import json
 import uuid
 from datetime import timedelta
 
-from .calllog_helpers import (
-    T0,
-    broken_sessions,
-    call_of,
-    database_url,
-    events_of,
-    key_prefix,
-    make_log,
-    module_sessions,
-    new_sid,
-    redis_client,
-    redis_server,
-    sessions,
-    start,
-)
-
-__all__ = ["broken_sessions", "database_url", "key_prefix", "module_sessions", "redis_client",
-           "redis_server", "sessions"]  # fixtures used by name
+from .calllog_helpers import *  # noqa: F403  (the fixtures, used by name)
+from .calllog_helpers import T0, call_of, events_of, make_log, new_sid, start
 
 
 def test_a_batch_of_interleaved_calls_leaves_each_call_and_its_timeline_right(

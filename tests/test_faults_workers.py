@@ -10,7 +10,6 @@ import contextlib
 import datetime as dt
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from .callback_rig import ACCOUNT
 from .conftest import AUTH_TOKEN, ROOT
 from .db_fixtures import fresh_database
 from .fault_proxy import FaultProxy
+from .worker_procs import kill_worker
 
 pytestmark = pytest.mark.slow
 IVR = Path(sys.executable).with_name("ivr")
@@ -76,30 +76,10 @@ def setup(tmp_path: Path, redis_url: str, redis_prefix: str,
     yield {"box": box, "store": store, "proxy": proxy, "start_worker": start_worker,
            "logs": tmp_path}
     for worker in workers:
-        kill(worker)
+        kill_worker(worker)
     for key in jobs.scan_iter(match=f"rq:*{box.queue.name}*".encode(), count=500):
         jobs.delete(key)
     stack.close()
-
-
-def kill(worker: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the worker and what it started (RQ's scheduler runs in a child process)."""
-    for pid in [*_children(worker.pid), worker.pid]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    worker.wait(10)
-
-
-def _children(parent: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def until(check: Callable[[], bool], timeout: float, what: str, setup: dict[str, Any]) -> None:
@@ -123,7 +103,7 @@ def test_a_text_whose_worker_was_killed_mid_send_reaches_the_caller_exactly_once
 
     worker = setup["start_worker"]()
     until(proxy.hanging.is_set, 60, "the worker to ask Twilio to send the text", setup)
-    kill(worker)
+    kill_worker(worker)
     assert store.message(message).status == "sending"
     assert len(proxy.messages()) == (1 if reached else 0)
 

@@ -19,23 +19,10 @@ import pytest
 from ivr_server import create_app
 from ivr_server.simulator import new_sid
 
+from . import fuzz_helpers as fz
 from .callback_rig import new_york_number
-from .test_webhook_fuzz import (
-    BIG,
-    NUMBERS,
-    NUMERIC,
-    ODD,
-    CrashWatch,
-    Twilio,
-    assert_demo_still_works,
-    assert_state_sound,
-    call_fields,
-    new_call_sid,
-    press,
-    start_call,
-    watching_crashes,
-    where,
-)
+from .fuzz_helpers import *  # noqa: F403  (the fixtures, used by name)
+from .fuzz_helpers import BIG, NUMBERS, NUMERIC, ODD, Twilio
 
 AGENTS_TOKEN = "agents-token-" + "9" * 20
 Fields = dict[str, str]
@@ -49,10 +36,6 @@ def app(config, clock):  # noqa: ANN001, ANN201 - every optional webhook feature
     app.extensions["ivr"].redis.close()
 
 
-@pytest.fixture
-def crashes() -> Iterator[CrashWatch]:
-    yield from watching_crashes()
-
 
 # -- each route, in the state where its handler does real work ------------------------------
 
@@ -60,70 +43,70 @@ def crashes() -> Iterator[CrashWatch]:
 def _live(t: Twilio, memo: dict[str, Any], keys: str = "") -> tuple[str, Fields]:
     """One call for the whole route (made once), and its current node and turn."""
     if "sid" not in memo:
-        memo["sid"] = start_call(t)
+        memo["sid"] = fz.start_call(t)
         if keys:
-            press(t, memo["sid"], keys)
-    node, turn = where(t, memo["sid"])
+            fz.press(t, memo["sid"], keys)
+    node, turn = fz.where(t, memo["sid"])
     return memo["sid"], {"node": node or "", "turn": turn}
 
 
 def incoming(t: Twilio, memo: dict[str, Any]) -> tuple[Fields, Fields]:
-    return dict(call_fields(new_call_sid(), CallStatus="ringing")), {}
+    return dict(fz.call_fields(fz.new_call_sid(), CallStatus="ringing")), {}
 
 
 def gather_input(t: Twilio, memo: dict[str, Any]) -> tuple[Fields, Fields]:
     sid, query = _live(t, memo)
-    return dict(call_fields(sid, Digits="9", RecordingUrl="https://api.twilio.com/r")), \
+    return dict(fz.call_fields(sid, Digits="9", RecordingUrl="https://api.twilio.com/r")), \
         {**query, "stream": f"{query['node']}.{query['turn']}", "timeout": "1"}
 
 
 def dial(t: Twilio, memo: dict[str, Any]) -> tuple[Fields, Fields]:
-    sid = start_call(t)
-    press(t, sid, "3")  # put through to customer care: a Dial is ringing
-    node, turn = where(t, sid)
-    return dict(call_fields(sid, DialCallStatus="completed", DialCallDuration="42")), \
+    sid = fz.start_call(t)
+    fz.press(t, sid, "3")  # put through to customer care: a Dial is ringing
+    node, turn = fz.where(t, sid)
+    return dict(fz.call_fields(sid, DialCallStatus="completed", DialCallDuration="42")), \
         {"node": node or "", "turn": turn}
 
 
 def status(t: Twilio, memo: dict[str, Any]) -> tuple[Fields, Fields]:
     sid, _ = _live(t, memo, keys="0")  # on hold, so the queue's end is handled too
-    return dict(call_fields(sid, CallStatus="completed", CallDuration="42")), {}
+    return dict(fz.call_fields(sid, CallStatus="completed", CallDuration="42")), {}
 
 
 def whisper(t: Twilio, memo: dict[str, Any]) -> tuple[Fields, Fields]:
-    return dict(call_fields("CA" + "3" * 32)), {"c_name": "Ada", "c_account_number": "1234"}
+    return dict(fz.call_fields("CA" + "3" * 32)), {"c_name": "Ada", "c_account_number": "1234"}
 
 
 def fallback(t: Twilio, memo: dict[str, Any]) -> tuple[Fields, Fields]:
     sid, _ = _live(t, memo)
-    return dict(call_fields(sid, ErrorCode="11200")), {}
+    return dict(fz.call_fields(sid, ErrorCode="11200")), {}
 
 
 def queue_wait(t: Twilio, memo: dict[str, Any]) -> tuple[Fields, Fields]:
     sid, query = _live(t, memo, keys="0")
-    return dict(call_fields(sid, QueueTime="95", QueuePosition="2", CurrentQueueSize="3",
+    return dict(fz.call_fields(sid, QueueTime="95", QueuePosition="2", CurrentQueueSize="3",
                             QueueSid="QU" + "1" * 32)), query
 
 
 def queue_result(t: Twilio, memo: dict[str, Any]) -> tuple[Fields, Fields]:
-    sid = start_call(t)
-    press(t, sid, "0")
-    node, turn = where(t, sid)
-    t.post("/voice/queue/wait", call_fields(sid, QueueTime="200", QueuePosition="1"),
+    sid = fz.start_call(t)
+    fz.press(t, sid, "0")
+    node, turn = fz.where(t, sid)
+    t.post("/voice/queue/wait", fz.call_fields(sid, QueueTime="200", QueuePosition="1"),
            {"node": node or "", "turn": turn})
-    return dict(call_fields(sid, QueueResult="hangup", QueueTime="200")), \
+    return dict(fz.call_fields(sid, QueueResult="hangup", QueueTime="200")), \
         {"node": node or "", "turn": turn}
 
 
 def queue_connect(t: Twilio, memo: dict[str, Any]) -> tuple[Fields, Fields]:
     sid, _ = _live(t, memo, keys="0")
-    return dict(call_fields(sid, DequeingCallSid="CA" + "4" * 32, QueueTime="30")), \
+    return dict(fz.call_fields(sid, DequeingCallSid="CA" + "4" * 32, QueueTime="30")), \
         {"queue": "front-desk"}
 
 
 def queue_offer(t: Twilio, memo: dict[str, Any]) -> tuple[Fields, Fields]:
     sid, query = _live(t, memo, keys="0")
-    return dict(call_fields(sid, Digits="1")), query
+    return dict(fz.call_fields(sid, Digits="1")), query
 
 
 def dialing_callback(t: Twilio) -> tuple[int, str]:
@@ -140,13 +123,13 @@ def dialing_callback(t: Twilio) -> tuple[int, str]:
 
 def callback_answer(t: Twilio, memo: dict[str, Any]) -> tuple[Fields, Fields]:
     cb, token = dialing_callback(t)
-    return dict(call_fields(new_call_sid(), AnsweredBy="human", Direction="outbound-api")), \
+    return dict(fz.call_fields(fz.new_call_sid(), AnsweredBy="human", Direction="outbound-api")), \
         {"cb": str(cb), "token": token}
 
 
 def callback_status(t: Twilio, memo: dict[str, Any]) -> tuple[Fields, Fields]:
     cb, token = dialing_callback(t)
-    return dict(call_fields(new_call_sid(), CallStatus="busy", CallDuration="0",
+    return dict(fz.call_fields(fz.new_call_sid(), CallStatus="busy", CallDuration="0",
                             AnsweredBy="human")), {"cb": str(cb), "token": token}
 
 
@@ -238,8 +221,8 @@ def test_every_parameter_with_every_odd_value_gets_a_valid_answer(app, route: Ro
             except AssertionError as exc:
                 raise AssertionError(f"{route.path} {name}={[v[:40] for v in sent]}: {exc}"
                                      ) from None
-    assert_state_sound(app, t.sids)
-    assert_demo_still_works(place_call)
+    fz.assert_state_sound(app, t.sids)
+    fz.assert_demo_still_works(place_call)
 
 
 # -- the agents API (a bearer token, not a signature) ---------------------------------------

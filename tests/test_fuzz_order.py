@@ -6,10 +6,8 @@ call backwards, revives it, or counts it twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -17,32 +15,11 @@ from sqlalchemy import func, select
 from ivr_server import create_app
 from ivr_server.models import Call
 
+from . import fuzz_helpers as fz
 from .callback_rig import MovableClock, new_york_number
+from .fuzz_helpers import *  # noqa: F403  (the fixtures, used by name)
+from .fuzz_helpers import FUZZ, Twilio
 from .helpers import call_events
-from .test_webhook_fuzz import (
-    FUZZ,
-    CrashWatch,
-    Twilio,
-    assert_demo_still_works,
-    assert_state_sound,
-    call_fields,
-    new_call_sid,
-    press,
-    start_call,
-    watching_crashes,
-    where,
-)
-
-
-@pytest.fixture
-def twilio(app: Any) -> Twilio:
-    return Twilio(app)
-
-
-@pytest.fixture
-def crashes() -> Iterator[CrashWatch]:
-    yield from watching_crashes()
-
 
 ENDED = ("completed", "busy", "no-answer", "failed", "canceled")
 
@@ -68,9 +45,9 @@ def _replay(t: Twilio, path: str, fields: list[tuple[str, str]], query: dict[str
 
 
 def test_a_replayed_key_press_is_taken_once(twilio: Twilio, crashes):
-    sid = start_call(twilio)
-    node, turn = where(twilio, sid)
-    first, again = _replay(twilio, "/voice/input", call_fields(sid, Digits="1"),
+    sid = fz.start_call(twilio)
+    node, turn = fz.where(twilio, sid)
+    first, again = _replay(twilio, "/voice/input", fz.call_fields(sid, Digits="1"),
                            {"node": node or "", "turn": turn})
     assert b"eight digit account number" in first.get_data()
     assert b"eight digit account number" in again.get_data()  # asked again, not advanced
@@ -82,36 +59,36 @@ def test_a_replayed_key_press_is_taken_once(twilio: Twilio, crashes):
 
 
 def test_a_replayed_incoming_call_carries_on_and_logs_one_call(twilio: Twilio, crashes):
-    sid = start_call(twilio)
-    press(twilio, sid, "1")
-    again = twilio.post("/voice/incoming", call_fields(sid, CallStatus="ringing"))
+    sid = fz.start_call(twilio)
+    fz.press(twilio, sid, "1")
+    again = twilio.post("/voice/incoming", fz.call_fields(sid, CallStatus="ringing"))
     assert b"eight digit account number" in again.get_data()  # where the call is, not the start
-    assert where(twilio, sid)[0] == "account_number"
+    assert fz.where(twilio, sid)[0] == "account_number"
     assert len(_rows(twilio, sid)) == 1
     crashes.check()
 
 
 def test_a_replayed_end_of_call_is_counted_once(twilio: Twilio, app, crashes):
-    sid = start_call(twilio)
-    press(twilio, sid, "0")
-    end = call_fields(sid, CallStatus="completed", CallDuration="61")
+    sid = fz.start_call(twilio)
+    fz.press(twilio, sid, "0")
+    end = fz.call_fields(sid, CallStatus="completed", CallDuration="61")
     _replay(twilio, "/voice/status", end, {})
     rows = _rows(twilio, sid)
     assert [(r.status, r.outcome, r.duration) for r in rows] == [("completed", "abandoned", 61)]
     assert not _waiting(twilio, sid)
-    assert_state_sound(app, [sid])
+    fz.assert_state_sound(app, [sid])
     crashes.check()
 
 
 def test_a_replayed_hang_up_on_hold_books_one_callback(twilio: Twilio, app, crashes):
     number = new_york_number()  # its own: the database outlives test runs
-    sid = start_call(twilio, From=number)
-    press(twilio, sid, "0")
-    node, turn = where(twilio, sid)
+    sid = fz.start_call(twilio, From=number)
+    fz.press(twilio, sid, "0")
+    node, turn = fz.where(twilio, sid)
     query = {"node": node or "", "turn": turn}
-    twilio.post("/voice/queue/wait", call_fields(sid, QueueTime="150", QueuePosition="1",
+    twilio.post("/voice/queue/wait", fz.call_fields(sid, QueueTime="150", QueuePosition="1",
                                                  From=number), query)
-    _replay(twilio, "/voice/queue/result", call_fields(sid, QueueResult="hangup",
+    _replay(twilio, "/voice/queue/result", fz.call_fields(sid, QueueResult="hangup",
                                                        QueueTime="150"), query)
     booked = app.extensions["ivr"].callbacks.store.for_call(sid)
     assert len(booked) == 1  # hung up after 150 s on hold: called back, once
@@ -119,14 +96,14 @@ def test_a_replayed_hang_up_on_hold_books_one_callback(twilio: Twilio, app, cras
 
 
 def test_an_action_url_for_a_node_the_call_has_left_changes_nothing(twilio: Twilio, crashes):
-    sid = start_call(twilio)
-    press(twilio, sid, "1")
+    sid = fz.start_call(twilio)
+    fz.press(twilio, sid, "1")
     before = _session(twilio, sid)
     for node, turn in (("main_menu", str(before.turn - 1)), ("front_desk", str(before.turn)),
                        ("account_number", str(before.turn + 5)), ("", "")):
         for path in ("/voice/input", "/voice/dial", "/voice/queue/result",
                      "/voice/queue/offer"):
-            twilio.post(path, call_fields(sid, Digits="0", DialCallStatus="completed",
+            twilio.post(path, fz.call_fields(sid, Digits="0", DialCallStatus="completed",
                                           QueueResult="bridged"),
                         {"node": node, "turn": turn})
     after = _session(twilio, sid)  # asked again (a new turn), but nothing was chosen
@@ -138,13 +115,13 @@ def test_an_action_url_for_a_node_the_call_has_left_changes_nothing(twilio: Twil
 
 def test_a_status_callback_before_the_call_started_leaves_one_sane_row(twilio: Twilio, app,
                                                                        crashes):
-    sid = new_call_sid()
-    twilio.post("/voice/status", call_fields(sid, CallStatus="ringing"))
-    twilio.post("/voice/status", call_fields(sid, CallStatus="completed", CallDuration="3"))
+    sid = fz.new_call_sid()
+    twilio.post("/voice/status", fz.call_fields(sid, CallStatus="ringing"))
+    twilio.post("/voice/status", fz.call_fields(sid, CallStatus="completed", CallDuration="3"))
     assert _session(twilio, sid) is None  # nothing was started for a call never answered
     rows = _rows(twilio, sid)
     assert [(r.status, r.duration) for r in rows] == [("completed", 3)]
-    assert_state_sound(app, [sid])
+    fz.assert_state_sound(app, [sid])
     crashes.check()
 
 
@@ -153,36 +130,36 @@ def test_a_first_webhook_handled_after_the_end_does_not_date_the_call_after_it(c
     clock = MovableClock()
     app = create_app(config, clock=clock)
     late = Twilio(app)
-    sid = new_call_sid()
-    late.post("/voice/status", call_fields(sid, CallStatus="completed", CallDuration="3"))
+    sid = fz.new_call_sid()
+    late.post("/voice/status", fz.call_fields(sid, CallStatus="completed", CallDuration="3"))
     clock.advance(5)
-    late.post("/voice/incoming", call_fields(sid, CallStatus="ringing"))
+    late.post("/voice/incoming", fz.call_fields(sid, CallStatus="ringing"))
     [row] = _rows(late, sid)
     assert row.started_at <= row.ended_at
     assert (row.status, row.from_number) == ("completed", "+14155550100")  # details filled in
-    assert_state_sound(app, [sid])
+    fz.assert_state_sound(app, [sid])
     app.extensions["ivr"].redis.close()
 
 
 def test_webhooks_after_the_call_ended_do_not_bring_it_back(twilio: Twilio, app, crashes):
-    sid = start_call(twilio)
-    press(twilio, sid, "0")  # on hold
-    node, turn = where(twilio, sid)
+    sid = fz.start_call(twilio)
+    fz.press(twilio, sid, "0")  # on hold
+    node, turn = fz.where(twilio, sid)
     query = {"node": node or "", "turn": turn}
-    twilio.post("/voice/status", call_fields(sid, CallStatus="completed", CallDuration="30"))
-    wait = twilio.post("/voice/queue/wait", call_fields(sid, QueueTime="31"), query)
+    twilio.post("/voice/status", fz.call_fields(sid, CallStatus="completed", CallDuration="30"))
+    wait = twilio.post("/voice/queue/wait", fz.call_fields(sid, QueueTime="31"), query)
     assert b"<Pause" in wait.get_data()  # held quietly until Twilio notices
-    twilio.post("/voice/queue/result", call_fields(sid, QueueResult="hangup", QueueTime="31"),
+    twilio.post("/voice/queue/result", fz.call_fields(sid, QueueResult="hangup", QueueTime="31"),
                 query)
-    twilio.post("/voice/input", call_fields(sid, Digits="1"), query)
-    twilio.post("/voice/queue/offer", call_fields(sid, Digits="1"), query)
-    twilio.post("/voice/dial", call_fields(sid, DialCallStatus="completed"), query)
-    twilio.post("/voice/incoming", call_fields(sid, CallStatus="ringing"))
+    twilio.post("/voice/input", fz.call_fields(sid, Digits="1"), query)
+    twilio.post("/voice/queue/offer", fz.call_fields(sid, Digits="1"), query)
+    twilio.post("/voice/dial", fz.call_fields(sid, DialCallStatus="completed"), query)
+    twilio.post("/voice/incoming", fz.call_fields(sid, CallStatus="ringing"))
     session = _session(twilio, sid)
     assert session is None or session.done
     assert not _waiting(twilio, sid)
     assert [(r.status, r.outcome) for r in _rows(twilio, sid)] == [("completed", "abandoned")]
-    assert_state_sound(app, [sid])
+    fz.assert_state_sound(app, [sid])
     crashes.check()
 
 
@@ -216,7 +193,7 @@ def test_any_order_of_webhooks_keeps_the_call_sound(twilio: Twilio, app, crashes
     @FUZZ
     @given(steps=st.lists(STEPS, min_size=1, max_size=8))
     def run(steps: list[tuple[str, str, bool]]) -> None:
-        sid = start_call(twilio, From=number)
+        sid = fz.start_call(twilio, From=number)
         last: tuple[str, list[tuple[str, str]], dict[str, str]] | None = None
         ended, turn_seen = False, -1
         for kind, value, current in steps:
@@ -229,7 +206,7 @@ def test_any_order_of_webhooks_keeps_the_call_sound(twilio: Twilio, app, crashes
             query = {"node": node, "turn": str(turn if current else turn - 1)}
             extra = {FIELDS[kind]: value} if kind in FIELDS else {}
             extra |= {"CallDuration": "12", "QueueTime": extra.get("QueueTime", "95")}
-            fields = call_fields(sid, **extra)
+            fields = fz.call_fields(sid, **extra)
             last = (PATHS[kind], fields, query)
             twilio.post(*last)
             crashes.check()
@@ -249,5 +226,5 @@ def test_any_order_of_webhooks_keeps_the_call_sound(twilio: Twilio, app, crashes
         assert count == 1
 
     run()
-    assert_state_sound(app, twilio.sids)
-    assert_demo_still_works(place_call)
+    fz.assert_state_sound(app, twilio.sids)
+    fz.assert_demo_still_works(place_call)

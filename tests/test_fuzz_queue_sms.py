@@ -7,10 +7,6 @@ sound (one request per caller, no caller held after they left).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -19,41 +15,23 @@ from ivr_server.callback_store import active_key
 from ivr_server.models import CallbackRequest
 from ivr_server.simulator import new_sid
 
+from . import fuzz_helpers as fz
 from .callback_rig import new_york_number
+from .fuzz_helpers import *  # noqa: F403  (the fixtures, used by name)
+from .fuzz_helpers import FUZZ, NUMBERS, Twilio
 from .test_fuzz_grid import dialing_callback
-from .test_webhook_fuzz import (
-    FUZZ,
-    NUMBERS,
-    CrashWatch,
-    Twilio,
-    assert_demo_still_works,
-    assert_state_sound,
-    params,
-    press,
-    start_call,
-    watching_crashes,
-    where,
-)
 
 QUEUE = "front-desk"
 QUEUE_RESULTS = ("bridged", "leave", "hangup", "queue-full", "redirected", "error",
                  "system-error")
 
 
-@pytest.fixture
-def twilio(app: Any) -> Twilio:
-    return Twilio(app)
-
-
-@pytest.fixture
-def crashes() -> Iterator[CrashWatch]:
-    yield from watching_crashes()
 
 
 def _on_hold(t: Twilio, number: str) -> str:
-    sid = start_call(t, From=number)
-    press(t, sid, "0")
-    assert where(t, sid)[0] == "front_desk"
+    sid = fz.start_call(t, From=number)
+    fz.press(t, sid, "0")
+    assert fz.where(t, sid)[0] == "front_desk"
     return sid
 
 
@@ -62,7 +40,7 @@ def _turn(t: Twilio, sid: str) -> st.SearchStrategy[list[tuple[str, str]]]:
     session = t.app.extensions["ivr"].sessions.load(sid)
     node, turn = (session.node or "", str(session.turn)) if session else ("", "0")
     return st.one_of(st.just([("node", node), ("turn", turn)]),
-                     params({"node": [node, "main_menu"], "turn": [turn, "-1", "1.5"]}))
+                     fz.params({"node": [node, "main_menu"], "turn": [turn, "-1", "1.5"]}))
 
 
 def test_a_caller_on_hold_survives_any_queue_webhook(twilio: Twilio, app, crashes,
@@ -79,8 +57,8 @@ def test_a_caller_on_hold_survives_any_queue_webhook(twilio: Twilio, app, crashe
                                           ("QueuePosition", "1")], data.draw(_turn(twilio, sid)))
         query = data.draw(_turn(twilio, sid))
         if path == "/voice/queue/connect":
-            query = data.draw(params({"queue": [QUEUE, "support", ""]}))
-        fields = data.draw(params({
+            query = data.draw(fz.params({"queue": [QUEUE, "support", ""]}))
+        fields = data.draw(fz.params({
             "CallSid": [sid, sid, "CA" + "5" * 32], "From": [number],
             "QueueTime": ["0", "95", "200"], "QueuePosition": ["1", "3"],
             "CurrentQueueSize": ["1", "4"], "QueueResult": QUEUE_RESULTS,
@@ -98,8 +76,8 @@ def test_a_caller_on_hold_survives_any_queue_webhook(twilio: Twilio, app, crashe
         active = db.scalar(select(func.count()).select_from(CallbackRequest).where(
             CallbackRequest.active_key == active_key(number, QUEUE)))
     assert active <= 1, "one caller, one active callback per queue"
-    assert_state_sound(app, twilio.sids)
-    assert_demo_still_works(place_call)
+    fz.assert_state_sound(app, twilio.sids)
+    fz.assert_demo_still_works(place_call)
 
 
 def test_callback_calls_survive_any_answer_or_status(twilio: Twilio, app, crashes):
@@ -111,9 +89,9 @@ def test_callback_calls_survive_any_answer_or_status(twilio: Twilio, app, crashe
     def run(data: st.DataObject, path: str) -> None:
         cb, token = dialing_callback(twilio)
         sid = new_sid("CA")
-        query = data.draw(params({"cb": [str(cb), str(cb), "0", *NUMBERS[:4]],
+        query = data.draw(fz.params({"cb": [str(cb), str(cb), "0", *NUMBERS[:4]],
                                   "token": [token, token, token[:-1], token.upper()]}))
-        fields = data.draw(params({
+        fields = data.draw(fz.params({
             "CallSid": [sid, sid, "CA"], "CallStatus": ["completed", "busy", "no-answer",
                                                         "failed", "in-progress"],
             "CallDuration": ["0", "33"], "AnsweredBy": ["human", "machine_start",
@@ -127,7 +105,7 @@ def test_callback_calls_survive_any_answer_or_status(twilio: Twilio, app, crashe
             assert row.dial_sid is not None
 
     run()
-    assert_state_sound(app, twilio.sids)
+    fz.assert_state_sound(app, twilio.sids)
 
 
 SMS_BODIES = ["STOP", "stop.", "Start", "HELP", "callback", "CALL ME BACK", "1", "5", "٣", "５",
@@ -145,10 +123,10 @@ def test_texts_of_any_shape_get_valid_messaging_twiml(twilio: Twilio, app, crash
                                    message_sid=new_sid("SM"))
 
     @FUZZ
-    @given(fields=params({"From": [number, number, "+1415", "anonymous", "+4420718387"],
+    @given(fields=fz.params({"From": [number, number, "+1415", "anonymous", "+4420718387"],
                           "To": ["+15005550006"], "Body": SMS_BODIES,
                           "MessageSid": [new_sid("SM")], "AccountSid": ["AC" + "1" * 32]}),
-           status=params({"MessageSid": [new_sid("SM")],
+           status=fz.params({"MessageSid": [new_sid("SM")],
                           "MessageStatus": ["delivered", "failed", "undelivered"],
                           "ErrorCode": ["30003", "0"]}))
     def run(fields: list[tuple[str, str]], status: list[tuple[str, str]]) -> None:
@@ -158,4 +136,4 @@ def test_texts_of_any_shape_get_valid_messaging_twiml(twilio: Twilio, app, crash
         crashes.check()
 
     run()
-    assert_state_sound(app, twilio.sids | {held})
+    fz.assert_state_sound(app, twilio.sids | {held})

@@ -18,27 +18,15 @@ from ivr_server.simulator import RecordingsServer, SimulatedCall
 from ivr_server.simulator.transport import InProcessTransport, twilio_signature
 from speech.model import default_model_path
 
+from . import fuzz_helpers as fz
 from .conftest import AUTH_TOKEN, PUBLIC_URL
+from .fuzz_helpers import *  # noqa: F403  (the fixtures, used by name)
+from .fuzz_helpers import BIG, ODD, Twilio
 from .test_speech_stream import ACCOUNT_SID, STREAM_FLOW, TO
-from .test_webhook_fuzz import (
-    BIG,
-    ODD,
-    CrashWatch,
-    Twilio,
-    assert_state_sound,
-    call_fields,
-    new_call_sid,
-    watching_crashes,
-    where,
-)
 
 pytestmark = pytest.mark.slow
 STREAM_URL = PUBLIC_URL.replace("https://", "wss://") + "/voice/stream"
 
-
-@pytest.fixture
-def crashes() -> Iterator[CrashWatch]:
-    yield from watching_crashes()
 
 
 @pytest.fixture
@@ -143,14 +131,14 @@ def test_a_recording_url_of_any_shape_is_fetched_only_from_twilio_or_not_at_all(
         transport, api, crashes):
     twilio = Twilio(transport.app)
     for url in RECORDING_URLS:
-        sid = new_call_sid()  # a new call each time, so each answer is heard at the menu
-        twilio.post("/voice/incoming", call_fields(sid, To=TO, CallStatus="ringing"))
-        node, turn = where(twilio, sid)
+        sid = fz.new_call_sid()  # a new call each time, so each answer is heard at the menu
+        twilio.post("/voice/incoming", fz.call_fields(sid, To=TO, CallStatus="ringing"))
+        node, turn = fz.where(twilio, sid)
         assert node == "menu"
-        answer = twilio.post("/voice/input", call_fields(sid, To=TO, RecordingUrl=url),
+        answer = twilio.post("/voice/input", fz.call_fields(sid, To=TO, RecordingUrl=url),
                              {"node": node, "turn": turn})
         assert "잘 못 알아들었습니다" in answer.get_data(as_text=True) or \
             "다시 말씀해 주세요" in answer.get_data(as_text=True)  # nothing heard: asked again
         crashes.check()
     assert not api.redirects
-    assert_state_sound(transport.app, twilio.sids)
+    fz.assert_state_sound(transport.app, twilio.sids)

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -247,6 +248,17 @@ def servers() -> Iterator[list[Server]]:
             server.process.wait(30)
 
 
+def _ordering(transport: Any, **call: Any) -> SimulatedCall:
+    """A signed call to the orders flow through `transport` that chose "order" and is asked
+    for its number: the same first steps whichever server setup answers."""
+    caller = SimulatedCall(transport, AUTH_TOKEN, to=CALLERS, **call)
+    caller.dial()
+    caller.expect_heard("For an order, press 1.")
+    caller.press("1")
+    caller.expect_heard("Please key in your four digit order number.")
+    return caller
+
+
 def _sql_calls(database_url: str, call_sid: str) -> int:
     engine = make_engine(database_url)
     try:
@@ -276,12 +288,7 @@ def test_a_call_whose_webhooks_alternate_between_two_servers_goes_through_the_qu
                                                   "IVR_THREADS": "4"}))
     transport = AlternatingTransport([s.url for s in servers], public_base_url=PUBLIC_URL)
     queues = SimulatedQueues()
-    caller = SimulatedCall(transport, AUTH_TOKEN, from_="+14155550181", to=CALLERS,
-                           queues=queues)
-    caller.dial()
-    caller.expect_heard("For an order, press 1.")
-    caller.press("1")
-    caller.expect_heard("Please key in your four digit order number.")
+    caller = _ordering(transport, from_="+14155550181", queues=queues)
     caller.press("4242")
     caller.expect_heard("Please hold for the next agent.")
     caller.expect_heard("You are number 1 in line.")
@@ -386,11 +393,6 @@ def test_plain_gunicorn_on_the_wsgi_module_answers_a_signed_call(
     server = Server(process, port, log)
     try:
         _ready(server)
-        call = SimulatedCall(HttpTransport(server.url, public_base_url=PUBLIC_URL), AUTH_TOKEN,
-                             to=CALLERS)
-        call.dial()
-        call.expect_heard("For an order, press 1.")
-        call.press("1")
-        call.expect_heard("Please key in your four digit order number.")
+        _ordering(HttpTransport(server.url, public_base_url=PUBLIC_URL))
     finally:
         assert server.stop() == 0, server.output()

@@ -36,7 +36,7 @@ def full_replay(queues: QueueState, queue: str = "support") -> dict:
 def test_the_cached_state_is_what_a_full_replay_gives(queues: QueueState) -> None:
     queues.set_agents("support", 2, 0)
     history(queues, 0, 40)
-    estimates = WaitEstimates(queues)
+    estimates = WaitEstimates(queues, save_every=10)
     estimates.state("support")  # saves the state
     history(queues, 40, 10)  # more calls since
     queues.arrive("support", "CAnew", 3000)
@@ -63,3 +63,34 @@ def test_a_log_trimmed_past_the_saved_state_is_rebuilt_with_the_agents_on_duty(
 def test_nobody_on_duty_gives_no_number(queues: QueueState) -> None:
     queues.arrive("support", "CA1", 0)
     assert WaitEstimates(queues).remaining("support", "CA1", 10) is None
+
+
+def test_two_processes_give_the_same_state_as_a_full_replay_and_share_it_every_few_events(
+        queues: QueueState) -> None:
+    queues.set_agents("support", 2, 0)
+    history(queues, 0, 10)
+    first, second = WaitEstimates(queues, save_every=20), WaitEstimates(queues, save_every=20)
+    first.state("support")
+    second.state("support")
+    history(queues, 10, 5)  # 15 events: each process catches up in memory, not yet saved
+    assert first.state("support").to_dict() == full_replay(queues)
+    assert queues.load_estimator("support")["next_index"] == 1 + 10 * 3
+    history(queues, 15, 5)  # 30 unseen events in all for `second`: it saves on catching up
+    assert second.state("support").to_dict() == full_replay(queues)
+    assert queues.load_estimator("support")["next_index"] == 1 + 20 * 3
+    assert WaitEstimates(queues).state("support").to_dict() == full_replay(queues)
+
+
+def test_a_queue_log_cleared_under_a_running_process_is_rebuilt_from_what_is_left(
+        redis_url: str, redis_prefix: str, queues: QueueState) -> None:
+    queues.set_agents("support", 2, 0)
+    history(queues, 0, 10)
+    estimates = WaitEstimates(queues)
+    estimates.state("support")
+    client = connect(redis_url)
+    client.delete(*client.keys(f"{redis_prefix}q:support:*"))  # an operator's reset
+    client.close()
+    queues.set_agents("support", 3, 5000)
+    queues.arrive("support", "CAafter", 5000)
+    assert estimates.state("support").to_dict() == full_replay(queues)
+    assert estimates.state("support").snapshot(5000).agents == 3

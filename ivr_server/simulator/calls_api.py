@@ -12,16 +12,16 @@ test can kill a worker while its request is in flight.
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
+from . import relay
 from .model import new_sid
 
 CALLS = "/Calls.json"
@@ -36,8 +36,7 @@ class PlacedCall:
     answer: dict[str, Any] = field(default_factory=dict)
 
     def one(self, name: str) -> str:
-        values = self.form.get(name) or [""]
-        return values[-1]
+        return relay.one(self.form, name)
 
 
 class CallsApi:
@@ -55,20 +54,14 @@ class CallsApi:
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "start() first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return relay.url_of(self._server)
 
     def start(self) -> CallsApi:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
-                         name="calls-api").start()
+        self._server = relay.serve(self._respond, "calls-api")
         return self
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        relay.stop(self._server)
 
     def placed(self) -> list[PlacedCall]:
         with self._lock:
@@ -84,14 +77,9 @@ class CallsApi:
 
     def forward(self, method: str, path: str, body: bytes,
                 headers: dict[str, str]) -> tuple[int, bytes, str]:
-        conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port,
-                                          timeout=30)
-        try:
-            conn.request(method, path, body=body or None, headers=headers)
-            answer = conn.getresponse()
-            return answer.status, answer.read(), answer.getheader("Content-Type") or ""
-        finally:
-            conn.close()
+        reply = relay.forward(self.upstream.hostname, self.upstream.port,
+                              relay.Request(method, path, body, headers))
+        return reply.status, reply.body, reply.kind
 
     def create(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str]:
         hold, drop = self.hold, self.drop  # as they were when the request arrived
@@ -103,11 +91,10 @@ class CallsApi:
         status, reply, kind = self.forward("POST", path, body, headers)
         if status != 201:
             return status, reply, kind
-        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
         answer = json.loads(reply)
-        call = PlacedCall(new_sid("CA"), form, time.time())
+        call = PlacedCall(new_sid("CA"), relay.parse_form(body), time.time())
         answer.update(sid=call.sid, to=call.one("To"), from_formatted=call.one("From"),
-                      status="queued", date_created=_rfc2822(call.created))
+                      status="queued", date_created=relay.rfc2822(call.created))
         answer["from"] = call.one("From")
         call.answer = answer
         with self._lock:
@@ -121,12 +108,9 @@ class CallsApi:
         status, reply, kind = self.forward("GET", path, b"", headers)
         if status != 200:
             return status, reply, kind
-        query = parse_qs(urlsplit(path).query)
-        to, from_ = (query.get("To") or [""])[0], (query.get("From") or [""])[0]
         page = json.loads(reply)
-        page["calls"] = [dict(c.answer, status=c.status) for c in self.placed()
-                         if (not to or c.one("To") == to) and (not from_ or
-                                                              c.one("From") == from_)]
+        page["calls"] = [dict(c.answer, status=c.status) for c in
+                         relay.matching_to_from(path, self.placed(), lambda c: c.form)]
         page["next_page_uri"] = None  # the journal is the whole answer: one page
         return status, json.dumps(page).encode(), "application/json"
 
@@ -137,42 +121,19 @@ class CallsApi:
         return 200, json.dumps(dict(known.answer, status=known.status)).encode(), \
             "application/json"
 
+    def _respond(self, request: relay.Request) -> relay.Reply | None:
+        path, body, headers = request.bare_path, request.body, request.headers
+        try:
+            if request.method == "POST" and path.endswith(CALLS):
+                answer = self.create(request.path, body, headers)
+            elif request.method == "GET" and path.endswith(CALLS):
+                answer = self.listing(request.path, headers)
+            elif request.method == "GET" and "/Calls/CA" in path and path.endswith(".json"):
+                answer = self.fetch(request.path, path.rsplit("/", 1)[1][:-5], headers)
+            else:
+                answer = self.forward(request.method, request.path, body, headers)
+        except ConnectionAbortedError:
+            return None
+        status, reply, kind = answer
+        return relay.Reply(status, reply, [("Content-Type", kind or "application/json")])
 
-def _handler(api: CallsApi) -> type:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body are written apart
-
-        def handle_one(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
-            path = urlsplit(self.path).path
-            try:
-                if self.command == "POST" and path.endswith(CALLS):
-                    answer = api.create(self.path, body, headers)
-                elif self.command == "GET" and path.endswith(CALLS):
-                    answer = api.listing(self.path, headers)
-                elif self.command == "GET" and "/Calls/CA" in path and path.endswith(".json"):
-                    answer = api.fetch(self.path, path.rsplit("/", 1)[1][:-5], headers)
-                else:
-                    answer = api.forward(self.command, self.path, body, headers)
-            except ConnectionAbortedError:
-                self.close_connection = True
-                return
-            status, reply, kind = answer
-            self.send_response(status)
-            self.send_header("Content-Type", kind or "application/json")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        do_GET = do_POST = do_DELETE = handle_one
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
-def _rfc2822(ts: float) -> str:
-    return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(ts))
