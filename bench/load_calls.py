@@ -39,7 +39,7 @@ LINE_CALLERS = 20  # an agent hangs up and dials in again after this many caller
 # Webhooks one caller of each persona brings (with its agent's and its callee's), measured
 # with this flow (`--mix NAME=1` runs); arrivals per second = rate / the mix's mean. The
 # report shows the rate really reached.
-WEBHOOKS_PER_CALL = {"billing": 6.0, "agent": 8.6, "abandon": 7.0, "callback": 16.5}
+WEBHOOKS_PER_CALL = {"billing": 6.0, "agent": 8.6, "abandon": 7.0, "callback": 14.5}
 
 
 @dataclass(frozen=True)

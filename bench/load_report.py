@@ -105,7 +105,8 @@ def table(res: dict[str, Any]) -> str:
         f"{p1['checks']['redis'].get('rq_sms_queued', 0)} / "
         f"{sum(n for k, n in sms.items() if k.endswith(' refused'))}")
     row("agents on duty / callers they took / agent-line calls / briefed about another "
-        "caller than they got", f"{c['agents']} / {c['served']} / {c['agent_calls']} / "
+        "caller than they got (a brief is spoken only with one agent on duty)",
+        f"{c['agents']} / {c['served']} / {c['agent_calls']} / "
         f"{p1['checks']['db']['events'].get('brief_mismatch', 0) // 2}")
     row(f"webhooks: all / steady window ({w['steady_window_s']:.0f} s)",
         f"{w['webhooks']} / {w['steady_webhooks']}")

@@ -2,8 +2,10 @@
 
 `POST /agents/sign-in` and `/agents/sign-out` (form or JSON: queue, agent) for a desk
 phone, a wallboard or a workforce tool, with `Authorization: Bearer <queues.api_token>`;
-`GET /agents?queue=NAME` lists who is on duty. With no token configured the API is off
-(404) and `ivr agents in/out` on the server does the same. The count of agents on duty is
+`GET /agents?queue=NAME` lists who is on duty, and `GET /agents/connected?queue=NAME`
+(optionally `&agent_call=SID`) which caller each agent line was connected to, for a
+screen pop. With no token configured the API is off (404) and `ivr agents in/out` on the
+server does the same. The count of agents on duty is
 what the wait predictor divides the work by, so it is logged in the queue's events.
 """
 
@@ -13,6 +15,8 @@ import hmac
 import re
 
 from flask import Blueprint, Response, current_app, jsonify, request
+
+from .voice_safety import SID
 
 bp = Blueprint("agents", __name__, url_prefix="/agents")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -24,10 +28,17 @@ def require_token() -> Response | None:
     if not token:
         return Response("Not found: the agents API is off (set queues.api_token)\n", 404,
                         mimetype="text/plain")
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), token.encode()):
+    if not hmac.compare_digest(_bearer(request.headers.get("Authorization", "")).encode(),
+                               token.encode()):
         return Response("Forbidden: wrong or missing bearer token\n", 403, mimetype="text/plain")
     return None
+
+
+def _bearer(header: str) -> str:
+    """The credentials of `Bearer <token>` (RFC 6750; the scheme word in any case), or ""
+    for anything else: a bare token is refused, not guessed to be one."""
+    scheme, _, credentials = header.strip().partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else ""
 
 
 def _fields() -> tuple[str, str]:
@@ -72,3 +83,16 @@ def on_duty() -> tuple[Response, int]:
         return jsonify(error="give ?queue=NAME"), 400
     return jsonify(queue=queue, on_duty=s.queues.on_duty(queue),
                    agents=s.queues.agents(queue) or 0, waiting=len(s.queues.waiting(queue))), 200
+
+
+@bp.get("/connected")
+def connected() -> tuple[Response, int]:
+    """Screen pops: the caller each agent line is talking to, as Twilio connected them."""
+    s = current_app.extensions["ivr"]
+    queue, agent_call = request.args.get("queue", ""), request.args.get("agent_call")
+    if not QUEUE_NAME.match(queue):
+        return jsonify(error="give ?queue=NAME"), 400
+    if agent_call is not None and not SID.match(agent_call):
+        return jsonify(error="agent_call: not a call SID"), 400
+    pops = s.queues.screen_pops(queue, s.clock().timestamp(), agent_call)
+    return jsonify(queue=queue, connected=[p.as_json() for p in pops]), 200

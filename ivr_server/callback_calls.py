@@ -114,23 +114,29 @@ def book_on_abandon(s: Any, session: Session, waited: int, now: dt.datetime) -> 
                                                       "error": booked.error}}])
 
 
-def served(s: Any, queue: str, call_sid: str, now: dt.datetime) -> None:
+def served(s: Any, queue: str, call_sid: str, now: dt.datetime,
+           number: str | None = None) -> None:
     """A caller reached an agent: a callback they asked for earlier is no longer needed,
-    and the line moved, so a callback holding its place may be due."""
-    session = s.sessions.load(call_sid)
-    if session is not None and session.caller:
-        s.callbacks.callbacks.cancel(session.caller, "served on another call", queue=queue,
-                                     call_sid=call_sid)
-    line_moved(s, queue)
+    and the line moved, so a callback holding its place may be due. Both are one worker
+    job (callback_jobs.served), so the webhook asks SQL nothing."""
+    if number is None:
+        session = s.sessions.load(call_sid)
+        number = session.caller if session is not None else ""
+    _enqueue(s, "ivr_server.callback_jobs.served", queue, number or "", call_sid)
 
 
 def line_moved(s: Any, queue: str) -> None:
     """Let the worker dial a callback whose virtual place has reached the head early."""
+    _enqueue(s, "ivr_server.callback_jobs.nudge", queue)
+
+
+def _enqueue(s: Any, job: str, queue: str, *args: str) -> None:
     try:
-        s.callbacks.callbacks.jobs.queue.enqueue("ivr_server.callback_jobs.nudge", queue,
-                                                 ttl=300, result_ttl=60, failure_ttl=3600)
+        s.callbacks.callbacks.jobs.queue.enqueue(job, queue, *args, ttl=300, result_ttl=60,
+                                                 failure_ttl=3600)
     except Exception:  # noqa: BLE001 - a missed nudge only means the predicted time stands
-        log.warning("could not nudge callbacks for queue %s", queue, exc_info=True)
+        log.warning("could not queue %s for queue %s", job.rsplit(".", 1)[-1], queue,
+                    exc_info=True)
 
 
 def _confirm_by_text(s: Any, session: Session, number: str, when: str) -> None:
@@ -167,7 +173,8 @@ def _answer() -> str:
     if row is None or row.dial_token != token or row.state != State.DIALING:
         log.warning("callback answer for %s attempt %s that is no longer dialing", row, token)
         return twiml.say_then_hangup(NOT_NEEDED)
-    s.callbacks.store.set_dial_sid(row.id, token, sid, now)
+    if row.dial_sid is None:
+        s.callbacks.store.set_dial_sid(row.id, token, sid, now)
     answered_by = request.form.get("AnsweredBy", "")[:32]
     machine = answered_by in MACHINE
     if machine:
@@ -195,17 +202,22 @@ def _answer() -> str:
 
 
 def _status() -> str:
-    s, row, token = _attempt()
-    sid = _call_sid()
+    s, sid = services(), _call_sid()
     now = s.clock()
     status = request.form.get("CallStatus", "")[:20]
+    if status not in ENDED_STATUSES:  # "initiated": name the attempt if its worker could not
+        cb = whole_number(request.args.get("cb", ""))
+        if cb is not None:  # one conditional UPDATE, nothing read
+            s.callbacks.store.set_dial_sid(cb, request.args.get("token", "")[:32], sid, now)
+        return twiml.empty()
+    s, row, token = _attempt()
     if s.sessions.load(sid) is not None:
         call_status()  # the call's own end: its log, outcome and session
     if row is None or row.dial_token != token:
         return twiml.empty()  # an earlier attempt's late news
-    s.callbacks.store.set_dial_sid(row.id, token, sid, now)
-    if status in ENDED_STATUSES:
-        duration = request.form.get("CallDuration", "")
-        attempt_ended(s.callbacks, row, token, status, request.form.get("AnsweredBy", ""),
-                      now, whole_number(duration))
+    if row.dial_sid is None:  # named once
+        s.callbacks.store.set_dial_sid(row.id, token, sid, now)
+    duration = request.form.get("CallDuration", "")
+    attempt_ended(s.callbacks, row, token, status, request.form.get("AnsweredBy", ""),
+                  now, whole_number(duration))
     return twiml.empty()

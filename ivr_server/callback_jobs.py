@@ -205,6 +205,15 @@ def attempt_ended(ctx: CallbackContext, row: CallbackRequest, token: str, status
     return "retry"
 
 
+def served(queue: str, number: str, call_sid: str) -> int:
+    """A caller reached an agent: cancel the callbacks their number still has pending in
+    this queue (a call already ringing finishes), then nudge the line, which moved."""
+    if number:
+        context().callbacks.cancel(number, "served on another call", queue=queue,
+                                   call_sid=call_sid)
+    return nudge(queue)
+
+
 def nudge(queue: str) -> int:
     """The line moved: dial, now, the waiting callbacks whose place has reached the head
     (their job may be set for a later predicted time). Returns how many were moved."""

@@ -113,13 +113,13 @@ class CallLog:
 
     def call_ended(self, *, call_sid: str, status: str, outcome: str | None,
                    duration: int | None, at: datetime, tags: dict[str, Any],
-                   queue: str | None = None) -> None:
+                   queue: str | None = None, pipe: Any = None) -> None:
         """Record how a call ended (and the queue it joined, if any); creates the call when
-        its start was never recorded."""
+        its start was never recorded. With `pipe`, as `add_events`."""
         self._guarded(call_sid, lambda: {
             "op": "end", "call_sid": call_sid, "status": status, "outcome": outcome,
             "duration": int(duration) if duration is not None else None, "at": iso(at),
-            "tags": json_dict(tags), "queue": queue})
+            "tags": json_dict(tags), "queue": queue}, pipe)
 
     def previous_calls(self, from_number: str, before: datetime) -> int:
         """How many calls this number made before ``before``; 0 if withheld or unknowable."""

@@ -2,6 +2,12 @@
 
 Every record is idempotent (upsert by CallSid, events keyed by event_id), so a record
 applied twice, by two processes or after a crash, changes nothing the second time.
+
+A call whose last turn was the safe path (voice_safety: an apology and a person) ends
+"transferred" whatever its status callback said: when Redis was away its session, read
+again at the end, still sits where the outage found it and would say "abandoned". The
+safe path's event is written even then (straight to SQL), so the end, or that event if it
+lands later, corrects the outcome here, off the webhook's path and in either order.
 """
 
 from __future__ import annotations
@@ -12,13 +18,30 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func
+from sqlalchemy import and_, case, exists, func, literal_column, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .models import Call, CallEvent
 
 Record = dict[str, Any]
+
+SAFE_PATH = "safe_path"  # the safe path put the caller through to a person
+SAFE_PATH_GOODBYE = "safe_path_goodbye"  # ... or, with nobody to call, said goodbye
+# Logged around a call rather than by a turn of its flow (its end, a text, an error): one
+# of these after the safe path does not mean the caller went back into the flow. A new
+# kind logged after a call's end belongs here, or a safe-path call keeps its old label.
+SIDE_KINDS = (SAFE_PATH, "status", "error", "caller_hung_up", "sms_queued", "sms_error",
+              "sms_reply", "survey_answer", "queue_answered", "brief_mismatch",
+              "speech_redirect", "callback_requested", "callback_on_abandon",
+              "callback_not_booked", "callback_scheduled", "callback_dialing",
+              "callback_call_placed", "callback_dial_unknown", "callback_attempt_lost",
+              "callback_answered", "callback_machine", "callback_retry", "callback_failed",
+              "callback_completed", "callback_cancelled", "callback_confirmed",
+              "callback_merged")
+# What a status callback guesses from a stale or unreadable session; a flow's own label
+# (self-served, closed, callback, ...) is never overruled.
+GUESSED_OUTCOMES = ("abandoned", "failed")
 
 
 def apply_batch(session: Session, records: list[Record]) -> None:
@@ -128,6 +151,24 @@ def _insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
         # The Core table, not the ORM class: a plain executemany, no ORM bookkeeping per row.
         session.execute(_insert(session, CallEvent.__table__).on_conflict_do_nothing(
             index_elements=["event_id"]), rows)
+        safe = {row["call_sid"] for row in rows if row["kind"] == SAFE_PATH}
+        if safe:  # rare: only calls that met the safe path; their end may be in already
+            calls = Call.__table__
+            session.execute(update(calls).where(
+                calls.c.call_sid.in_(safe), calls.c.status == "completed",
+                calls.c.outcome.in_(GUESSED_OUTCOMES), _ended_on_safe_path(calls.c.call_sid),
+            ).values(outcome="transferred"))
+
+
+def _ended_on_safe_path(call_sid: Any) -> Any:
+    """SQL: the call met the safe path (to a person) and no turn of its flow came after."""
+    events = CallEvent.__table__
+    safe, later = events.alias("safe"), events.alias("later")
+    return exists().where(
+        safe.c.call_sid == call_sid, safe.c.kind == SAFE_PATH,
+        ~exists().where(later.c.call_sid == call_sid, later.c.at > safe.c.at,
+                        later.c.kind.not_in(SIDE_KINDS)).correlate_except(later),
+    ).correlate_except(safe)
 
 
 def _apply_end(session: Session, r: Record) -> None:
@@ -147,10 +188,16 @@ def _end_statement(dialect: str, with_tags: bool) -> Any:
     calls = Call.__table__
     stmt = _INSERTS[dialect](calls)
     new = stmt.excluded
+    # A later, less informed status callback must not erase what is known.
+    outcome = func.coalesce(new.outcome, calls.c.outcome)
     set_: dict[str, Any] = {
         "status": new.status, "ended_at": new.ended_at,
-        # A later, less informed status callback must not erase what is known.
-        "outcome": func.coalesce(new.outcome, calls.c.outcome),
+        # CASE in this order so the events are only looked at for a guessed outcome.
+        "outcome": case((and_(new.status == "completed", outcome.in_(GUESSED_OUTCOMES)),
+                         # By name: an INSERT does not correlate a subquery to its table.
+                         case((_ended_on_safe_path(literal_column("calls.call_sid")),
+                               "transferred"),
+                              else_=outcome)), else_=outcome),
         "duration": func.coalesce(new.duration, calls.c.duration),
         "queue": func.coalesce(new.queue, calls.c.queue)}
     if with_tags:

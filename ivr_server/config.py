@@ -116,7 +116,7 @@ class LookupConfig:
 @dataclass(frozen=True)
 class CallLogConfig:
     write_behind: bool = True
-    flush_interval: float = 0.2
+    flush_interval: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -6,17 +6,20 @@ Alembic migrations.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+PING_AFTER_IDLE = 5.0  # seconds a pooled PostgreSQL connection may rest before a liveness ping
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -34,7 +37,11 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine tuned for its backend.
 
     SQLite: WAL and a busy timeout, so several processes can share the file.
-    PostgreSQL: liveness checks and a connect timeout, so a dead server fails fast.
+    PostgreSQL: a connect timeout, so a dead server fails fast, and a liveness ping for a
+    connection that rested more than PING_AFTER_IDLE seconds (a restart while idle is the
+    usual way one dies; a busy pool would otherwise ping on every checkout, doubling the
+    round trips of a webhook's short transactions). One that dies in use is invalidated
+    with the pool by SQLAlchemy, and the call log keeps what it could not write.
     """
     parsed = normalize_url(url)
     backend = parsed.get_backend_name()
@@ -47,13 +54,35 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if backend == "postgresql":
-        kwargs.setdefault("pool_pre_ping", True)
         connect_args = dict(kwargs.pop("connect_args", {}))
         if "connect_timeout" not in parsed.query:
             # A webhook must answer Twilio within seconds; never hang on a dead database.
             connect_args.setdefault("connect_timeout", 5)
-        return create_engine(parsed, connect_args=connect_args, **kwargs)
+        engine = create_engine(parsed, connect_args=connect_args, **kwargs)
+        if not kwargs.get("pool_pre_ping"):
+            event.listen(engine, "checkout", _ping_if_rested(engine))
+            event.listen(engine, "checkin", _note_rest)
+        return engine
     return create_engine(parsed, **kwargs)
+
+
+def _ping_if_rested(engine: Engine) -> Any:
+    def ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        rested = record.info.get("rest_since")
+        if rested is None or time.monotonic() - rested < PING_AFTER_IDLE:
+            return  # new, or back from use moments ago
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection is dead: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("pooled connection did not answer its ping")
+
+    return ping
+
+
+def _note_rest(_dbapi_connection: Any, record: Any) -> None:
+    record.info["rest_since"] = time.monotonic()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -66,6 +95,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+def without_waiting_for_disk(db: Session) -> None:
+    """For a write whose loss in a database crash costs at most a text (a queued message, a
+    survey's claim): PostgreSQL commits it without waiting for its WAL to reach the disk.
+    Nothing is ever corrupted; a crash may forget the last moments' such writes. Under load
+    that disk flush was most of a webhook's latency tail. Bookings, opt-outs and the call log
+    keep waiting for it."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

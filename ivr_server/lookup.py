@@ -1,24 +1,34 @@
-"""Performs the engine's HTTP lookups (a CRM): bounded in time and size, never raising."""
+"""Performs the engine's HTTP lookups (a CRM): bounded in time and size, never raising.
+
+urllib3 directly, with one pool of kept-alive connections per CRM host: a lookup happens
+inside a caller's turn, and requests' layers on top cost more CPU than the round trip.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+import urllib.request
+from urllib.parse import urlencode, urlsplit
 
-import requests
+import urllib3
+from urllib3.exceptions import HTTPError, TimeoutError
 
 from flows.actions import HttpRequest
 from flows.events import LookupDone
+
+USER_AGENT = "ivr-server lookup"
 
 
 class HttpLookup:
     def __init__(self, max_timeout: float, max_bytes: int, use_env_proxy: bool = False):
         self.max_timeout, self.max_bytes = max_timeout, max_bytes
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "ivr-server lookup"
-        # No proxy variables or ~/.netrc: reading them costs more than the lookup itself on
-        # every call, and a CRM is reached directly (set lookup.use_env_proxy to change it).
-        self.session.trust_env = use_env_proxy
+        # No proxy variables by default: a CRM is reached directly (lookup.use_env_proxy
+        # routes through HTTP(S)_PROXY, honouring NO_PROXY).
+        self.use_env_proxy = use_env_proxy
+        self.pool = urllib3.PoolManager(num_pools=16, maxsize=16, retries=False,
+                                        headers={"User-Agent": USER_AGENT})
+        self._proxies: dict[str, urllib3.ProxyManager] = {}
 
     def __call__(self, request: HttpRequest) -> LookupDone:
         started = time.perf_counter()
@@ -28,25 +38,50 @@ class HttpLookup:
             elapsed = round((time.perf_counter() - started) * 1000, 1)
             return LookupDone(ok=ok, elapsed_ms=elapsed, **kw)  # type: ignore[arg-type]
 
+        url, headers = request.url, {"User-Agent": USER_AGENT, **(request.headers or {})}
+        if request.params:
+            url += ("&" if urlsplit(url).query else "?") + urlencode(request.params, doseq=True)
+        body = None
+        if request.body is not None:
+            body = json.dumps(request.body).encode()
+            headers.setdefault("Content-Type", "application/json")
         try:
-            with self.session.request(request.method, request.url, params=request.params or None,
-                                      json=request.body, headers=request.headers or None,
-                                      timeout=timeout, stream=True, allow_redirects=False) as resp:
-                chunks, size = [], 0
-                for chunk in resp.iter_content(8192):
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        return done(False, status=resp.status_code, error="answer too large")
-                    if time.perf_counter() - started > timeout:  # a slow drip, not a stall
-                        return done(False, status=resp.status_code,
-                                    error=f"timed out after {timeout}s")
-                body = b"".join(chunks)
-                if not 200 <= resp.status_code < 300:
-                    return done(False, status=resp.status_code, error=f"HTTP {resp.status_code}")
-                data = json.loads(body) if body else None
-                return done(True, status=resp.status_code, data=data)
-        except requests.Timeout:
+            resp = self._manager(url).request(
+                request.method, url, body=body, headers=headers, redirect=False,
+                timeout=urllib3.Timeout(connect=timeout, read=timeout), preload_content=False)
+        except TimeoutError:
             return done(False, error=f"timed out after {timeout}s")
-        except (requests.RequestException, ValueError, OSError) as exc:
+        except (HTTPError, ValueError, OSError) as exc:
             return done(False, error=f"{type(exc).__name__}: {exc}"[:200])
+        try:
+            chunks, size = [], 0
+            for chunk in resp.stream(8192):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self.max_bytes:
+                    return done(False, status=resp.status, error="answer too large")
+                if time.perf_counter() - started > timeout:  # a slow drip, not a stall
+                    return done(False, status=resp.status, error=f"timed out after {timeout}s")
+            if not 200 <= resp.status < 300:
+                return done(False, status=resp.status, error=f"HTTP {resp.status}")
+            data = json.loads(b"".join(chunks) or b"null")
+            return done(True, status=resp.status, data=data)
+        except TimeoutError:
+            return done(False, status=resp.status, error=f"timed out after {timeout}s")
+        except (HTTPError, ValueError, OSError) as exc:
+            return done(False, status=resp.status, error=f"{type(exc).__name__}: {exc}"[:200])
+        finally:
+            resp.release_conn()
+
+    def _manager(self, url: str) -> urllib3.PoolManager:
+        """The direct pool, or the environment's proxy for this URL when asked to use it."""
+        if not self.use_env_proxy:
+            return self.pool
+        parts = urlsplit(url)
+        proxy = urllib.request.getproxies().get(parts.scheme)
+        if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+            return self.pool
+        if proxy not in self._proxies:
+            self._proxies[proxy] = urllib3.ProxyManager(proxy, retries=False,
+                                                        headers={"User-Agent": USER_AGENT})
+        return self._proxies[proxy]

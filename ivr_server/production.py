@@ -13,10 +13,19 @@ trial, SQLite migrations or the PostgreSQL schema check, the Prometheus multipro
 directory. Each worker builds its own app in `load()`, after the fork, with its own Redis
 and SQL connections and call-log writer; `worker_exit` writes what that writer still has
 queued. SIGTERM is gunicorn's graceful stop: in-flight requests get `graceful_timeout`.
+
+SIGHUP (`kill -HUP <arbiter>`) is gunicorn's graceful reload: the arbiter reads config.toml
+and the environment again (`IvrApplication.load_config`), starts new workers, which build
+their apps from what it read, and lets the old ones finish their requests. What the
+arbiter applied once keeps its running value until a full restart, and the log names any
+such setting that changed (`RESTART_ONLY`). A process's environment is fixed when it
+starts: a changed variable needs a restart too. A file that does not load, or an app that
+cannot be built from it, leaves the workers on the configuration they had.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -27,12 +36,25 @@ from typing import Any
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
-from .config import Config
+from .config import Config, find_config_file, load_config
 
 log = logging.getLogger("ivr_server.production")
 
 MAX_DEFAULT_WORKERS = 8  # each worker holds its own speech model and connection pools
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# What SIGHUP cannot change: gunicorn's own settings (the listening socket, how many
+# processes and threads, timeouts, whose forwarded headers count) and what the arbiter
+# prepared before the first worker (the Redis it may run, the database it checked, the
+# logging it set up, the metrics folder).
+RESTART_ONLY: dict[str, tuple[str, ...]] = {
+    "server": ("host", "port", "workers", "threads", "timeout", "graceful_timeout",
+               "keepalive", "max_requests", "max_requests_jitter", "trust_proxy",
+               "forwarded_allow_ips", "access_log", "instance_path"),
+    "redis": ("url", "key_prefix"),
+    "database": ("url",),
+    "metrics": ("multiproc_dir",),
+    "logging": ("format", "level"),
+}
 
 
 class ProductionError(RuntimeError):
@@ -98,26 +120,87 @@ class ProjectLogger(glogging.Logger):
 
 
 class IvrApplication(BaseApplication):
-    """gunicorn running the IVR app; `load()` runs in each worker, after the fork."""
+    """gunicorn running the IVR app; `load()` runs in each worker, after the fork.
 
-    def __init__(self, config: Config, options: Mapping[str, Any]):
+    `config_file` is read again on SIGHUP (None: $IVR_CONFIG or ./config.toml, if any);
+    `as_read` is the configuration as first read, before the arbiter's own changes to it
+    (the embedded Redis's URL)."""
+
+    def __init__(self, config: Config, options: Mapping[str, Any],
+                 config_file: Path | None = None, as_read: Config | None = None):
         self.config, self.options = config, dict(options)
-        super().__init__()
+        self.config_file, self.as_read = config_file, as_read or config
+        self.previous: Config | None = None  # the configuration before the last SIGHUP
+        self._started = False
+        super().__init__()  # calls load_config
 
     def init(self, parser: Any, opts: Any, args: Any) -> None:
         return None  # no gunicorn command line to read
 
     def load_config(self) -> None:
-        for key, value in self.options.items():
+        """gunicorn's hook: at start, and in the arbiter on SIGHUP (gunicorn then starts
+        new workers, which fork from here and so build their apps from this config)."""
+        if self._started:
+            self.previous = self.config
+            self.config = reread(self.config, self.as_read, self.config_file)
+        self._started = True
+        for key, value in self.options.items():  # gunicorn's own: fixed until a restart
             if key in self.cfg.settings:  # control_socket_disable: gunicorn >= 25.1 only
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
         from . import create_app
 
-        app = create_app(self.config)
+        try:
+            app = create_app(self.config)
+        except Exception:
+            if self.previous is None:
+                raise
+            # A worker that fails to boot makes gunicorn stop the whole server.
+            log.exception("the configuration read on SIGHUP does not start; this worker "
+                          "runs the one from before")
+            app = create_app(self.previous)
         app.extensions["ivr"].start_background()
+        # The app's long-lived objects (flows, config, SQLAlchemy's mappers, the speech
+        # model's wrappers) are never garbage: out of the collector's way, so a full
+        # collection, which stops every thread of the worker, stays short.
+        gc.freeze()
         return app
+
+
+def reread(running: Config, as_read: Config, config_file: Path | None) -> Config:
+    """config.toml and the environment read again for the next workers, with every
+    RESTART_ONLY setting at its running value; those that now read differently from the
+    start are logged. Never raises: gunicorn ends the arbiter on an error here, so a bad
+    file keeps the running config."""
+    try:
+        fresh = load_config(config_file, env=os.environ)
+    except Exception as exc:  # noqa: BLE001 - ConfigError, or anything else reading it
+        log.error("SIGHUP: %s; the workers keep the running configuration", exc)
+        return running
+    kept = []
+    for section, keys in RESTART_ONLY.items():
+        now, first = getattr(fresh, section), getattr(as_read, section)
+        kept += [f"[{section}] {key}" for key in keys if getattr(now, key) != getattr(first, key)]
+        fresh = fresh.with_section(section, **{key: getattr(getattr(running, section), key)
+                                               for key in keys})
+    log.info("SIGHUP: read %s and the environment again; new workers use them",
+             config_file or "the defaults")
+    if kept:
+        log.warning("SIGHUP: changed, but only a full restart applies (kept as running): %s",
+                    ", ".join(kept))
+    return fresh
+
+
+def _config_file() -> Path | None:
+    """The file this server was started with (`ivr --config`, else $IVR_CONFIG or
+    ./config.toml), as an absolute path: what SIGHUP reads again."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    named = ctx.find_root().params.get("config_path") if ctx is not None else None
+    path = Path(named) if named else find_config_file(os.environ)
+    return path.resolve() if path is not None else None
 
 
 def worker_exit(server: Any, worker: Any) -> None:
@@ -177,7 +260,7 @@ def serve_production(config: Config, host: str, port: int) -> None:
     from . import auth_token
 
     options = gunicorn_options(config, host, port)
-    arbiter_pid = os.getpid()
+    as_read, arbiter_pid = config, os.getpid()
     embedded = None
     try:
         if not config.redis.url:
@@ -193,7 +276,7 @@ def serve_production(config: Config, host: str, port: int) -> None:
         metrics = prepare_metrics_dir(config)
         for line in _banner(config, options, metrics):
             log.info("%s", line)
-        IvrApplication(config, options).run()  # leaves through SystemExit
+        IvrApplication(config, options, _config_file(), as_read).run()  # leaves via SystemExit
     finally:
         # Worker processes leave through here too (SystemExit, after worker_exit): only the
         # arbiter owns the embedded Redis.

@@ -21,6 +21,7 @@ from flows.events import QueueLeft, QueueWaiting, Repeat, WaitEstimate
 from flows.session import Session
 
 from . import twiml
+from .agent_brief import pop_screen
 from .callback_calls import book_on_abandon, line_moved, served
 from .sms_triggers import wait_text
 from .voice import _advance, _safely, _session, _stale, bp, services, whole_number
@@ -121,10 +122,12 @@ def left_by_voice(session: Session) -> None:
 def _left_queue(s: Any, session: Session, queue: str, result: str, waited: int,
                 now: dt.datetime) -> None:
     """The live queue state, callbacks and the timeline learn how the caller left."""
+    s.queues.disconnected(queue, session.call_sid)  # off the agent's screen, if they were on
     if result == "bridged":  # the agent's call ended (answered here if nobody said so)
-        s.queues.answer(queue, session.call_sid, now.timestamp())
+        answered_now = s.queues.answer(queue, session.call_sid, now.timestamp())
         s.queues.hangup(queue, session.call_sid, now.timestamp())
-        served(s, queue, session.call_sid, now)  # a callback asked for before: not needed
+        if answered_now:  # else the connect webhook already did this
+            served(s, queue, session.call_sid, now, session.caller)
     else:
         s.queues.abandon(queue, session.call_sid, now.timestamp())
         if result == "hangup":
@@ -148,6 +151,8 @@ def _connect() -> str:
             "at": now, "node": None, "kind": "queue_answered",
             "data": {"queue": queue, "waited": _int("QueueTime"), "agent_call": agent}}])
         served(s, queue, caller, now)
+    if queue and caller and agent:  # the exact pair, for the agent's desktop
+        pop_screen(s, queue, caller, agent, now, _int("QueueTime"))
     briefed = s.queues.briefed(queue, agent) if queue and agent else None
     if briefed and briefed != caller:  # two agents raced: this one was told about another
         data = {"queue": queue, "agent_call": agent, "briefed_about": briefed,

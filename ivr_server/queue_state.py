@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import redis
 
+from .agent_lines import AgentLines
+
 # KEYS: waiting zset, service hash, events list, agents string, on-duty set, event counter.
 # ARGV: op, call, ts, value, cap.
 _SCRIPT = """
@@ -64,14 +66,16 @@ class QueueEvent:
     value: str = ""
 
 
-class QueueState:
-    """One Redis-backed view of every queue. Times are epoch seconds from the app's clock."""
+class QueueState(AgentLines):
+    """One Redis-backed view of every queue. Times are epoch seconds from the app's clock.
+    What agents' lines are told (briefs, screen pops) is in agent_lines.py."""
 
     def __init__(self, client: redis.Redis, prefix: str, *, max_events: int = 5000,
                  stale_after: float = 4 * 3600):
         self.redis, self.prefix = client, prefix
         self.max_events, self.stale_after = max_events, stale_after
         self._script = client.register_script(_SCRIPT)
+        self._swept: dict[str, float] = {}  # queue -> when this process last expired stale
 
     def _keys(self, queue: str) -> list[str]:
         base = f"{self.prefix}q:{queue}:"
@@ -112,24 +116,6 @@ class QueueState:
 
     def on_duty(self, queue: str) -> list[str]:
         return sorted(_text(a) for a in self.redis.smembers(self._keys(queue)[4]))
-
-    def brief(self, queue: str, agent_call: str, now: float, hold: float = 60.0) -> str | None:
-        """The caller an agent's line will most likely get (the longest waiting one not
-        already promised to another agent), remembered for `hold` seconds."""
-        key = f"{self.prefix}q:{queue}:briefed"
-        promised = {_text(v) for v in self.redis.hvals(key)}
-        for sid, _ in self.waiting(queue):
-            if sid not in promised:
-                self.redis.hset(key, agent_call, sid)
-                self.redis.expire(key, int(hold))
-                return sid
-        return None
-
-    def briefed(self, queue: str, agent_call: str) -> str | None:
-        key = f"{self.prefix}q:{queue}:briefed"
-        sid = self.redis.hget(key, agent_call)
-        self.redis.hdel(key, agent_call)
-        return _text(sid) if sid is not None else None
 
     def agents(self, queue: str) -> int | None:
         raw = self.redis.get(self._keys(queue)[3])
@@ -178,9 +164,14 @@ class QueueState:
         self.redis.set(f"{self.prefix}q:{queue}:estimator", json.dumps(saved),
                        ex=int(self.stale_after * 6))
 
-    def expire_stale(self, queue: str, now: float) -> int:
+    def expire_stale(self, queue: str, now: float, every: float = 60.0) -> int:
         """End entries whose end never came (a lost callback): waiting ones as abandoned,
-        ones in service as hung up, so they stop skewing the estimates."""
+        ones in service as hung up, so they stop skewing the estimates. Entries go stale
+        after hours, so each process looks at most every `every` seconds per queue rather
+        than reading the whole of who is in service on every wait poll."""
+        if now - self._swept.get(queue, float("-inf")) < every:
+            return 0
+        self._swept[queue] = now
         cutoff = now - self.stale_after
         ended = 0
         # Only the stale waiting callers (by score), not the whole line on every wait poll.

@@ -10,7 +10,8 @@ keeps the message as failed, with the last error.
 Sent at most once: the message is marked `sending` before each request to Twilio. A send
 whose answer never came (a timeout, or a worker killed mid-request) stays `sending`, and
 the next try first asks Twilio for a message to that number with that body created since
-the attempt began: found, it is recorded as sent and not sent again.
+the first such attempt began, and not already another of our messages': found, the
+earliest is recorded as sent and not sent again (sms_settle).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from . import metrics
 from .config import SmsConfig
+from .sms_settle import settle
 from .sms_store import SmsStore
 from .twilio_rest import TwilioRest, TwilioRestError
 
@@ -83,7 +85,9 @@ def deliver(message_id: int) -> str:
                                  error="no Twilio account configured")
         metrics.sms("failed")
         return "failed"
-    started = ctx.clock()
+    # A `sending` message's updated_at stays when its first unanswered try began, so that
+    # a later check still counts what Twilio may have taken for that try.
+    started = message.updated_at if message.status == "sending" else ctx.clock()
     ctx.store.update_message(message_id, status="sending", at=started)
     try:
         sid = ctx.rest.send_sms(message.to_number, ctx.config.from_number or None, message.body,
@@ -106,27 +110,28 @@ def deliver(message_id: int) -> str:
             metrics.sms("opt_out")
         log.warning("sms %s to %s failed for good: %s", message_id, message.to_number, exc)
         return "failed"
-    ctx.store.update_message(message_id, status="sent", at=ctx.clock(), message_sid=sid)
+    ctx.store.update_message(message_id, status="sent", at=ctx.clock(), message_sid=sid,
+                             durable=False)  # forgotten in a crash: `sending`, then settled
     metrics.sms("sent")
     return "sent"
 
 
 def _taken_before(ctx: JobContext, message_id: int, message: Any) -> bool:
-    """Did Twilio take the earlier attempt? (`updated_at` of a `sending` message is when that
-    attempt began.) True: recorded as sent. If Twilio cannot say, try again later."""
+    """Did Twilio take an earlier attempt? (`updated_at` of a `sending` message is when the
+    first unanswered attempt began.) True: recorded as sent. If Twilio cannot say, try
+    again later."""
     assert ctx.rest is not None
     try:
-        sid = ctx.rest.find_message(to=message.to_number, from_=ctx.config.from_number or None,
-                                    body=message.body, since=message.updated_at,
-                                    messaging_service_sid=ctx.config.messaging_service_sid
-                                    or None)
+        sid = settle(ctx.store, ctx.rest, message_id, message,
+                     from_=ctx.config.from_number or None,
+                     messaging_service_sid=ctx.config.messaging_service_sid or None,
+                     at=ctx.clock())
     except TwilioRestError as exc:
         raise TemporaryFailure(f"cannot tell whether Twilio took the last try: {exc}") from exc
     if sid is None:
         return False
     log.warning("sms %s: Twilio had taken the try whose answer was lost (%s); not resent",
                 message_id, sid)
-    ctx.store.update_message(message_id, status="sent", at=ctx.clock(), message_sid=sid)
     metrics.sms("sent")
     return True
 

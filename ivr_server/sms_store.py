@@ -9,11 +9,13 @@ or a second web process cannot ask twice.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .db import without_waiting_for_disk
 from .models import SmsMessage, SmsOptOut, SmsSurvey
 
 
@@ -47,6 +49,7 @@ class SmsStore:
                     body: str, status: str, at: dt.datetime, call_sid: str | None = None,
                     message_sid: str | None = None) -> int:
         with self.session_factory.begin() as db:
+            without_waiting_for_disk(db)  # lost in a crash: the text is not sent, that's all
             row = SmsMessage(direction=direction, kind=kind, to_number=to_number,
                              from_number=from_number, body=body, status=status,
                              call_sid=call_sid, message_sid=message_sid, created_at=at,
@@ -57,8 +60,12 @@ class SmsStore:
 
     def update_message(self, message_id: int, *, status: str, at: dt.datetime,
                        message_sid: str | None = None, error_code: int | None = None,
-                       error: str | None = None) -> None:
+                       error: str | None = None, durable: bool = True) -> None:
+        """`durable=False` for news a crash may forget safely (a `sent` that reverts to
+        `sending` is settled with Twilio before any second send)."""
         with self.session_factory.begin() as db:
+            if not durable:
+                without_waiting_for_disk(db)
             row = db.get(SmsMessage, message_id)
             if row is None:
                 return
@@ -67,6 +74,32 @@ class SmsStore:
                 row.message_sid = message_sid
             if error_code is not None or error:
                 row.error_code, row.error = error_code, (error or "")[:500] or None
+
+    def claim_sent(self, message_id: int, sids: Sequence[str], at: dt.datetime) -> str | None:
+        """Record the first of `sids` (Twilio's, earliest first) that no other of our
+        messages holds as this `sending` message's, now sent; None when all are taken.
+
+        One transaction: on PostgreSQL it first locks the number's `sending` messages, so
+        two workers settling texts to one number take turns (the second sees the first's
+        claim); SQLite writes one transaction at a time, each UPDATE checking and taking."""
+        with self.session_factory.begin() as db:
+            row = db.get(SmsMessage, message_id)
+            if row is None or row.status != "sending":
+                return None
+            if db.get_bind().dialect.name == "postgresql":
+                db.execute(select(SmsMessage.id).where(
+                    SmsMessage.to_number == row.to_number, SmsMessage.status == "sending",
+                    SmsMessage.direction == "outbound").with_for_update())
+            other = SmsMessage.__table__.alias("other")
+            for sid in sids:
+                taken = exists().where(other.c.message_sid == sid, other.c.id != message_id)
+                done = db.execute(update(SmsMessage).where(
+                    SmsMessage.id == message_id, SmsMessage.status == "sending", ~taken,
+                ).values(status="sent", message_sid=sid, updated_at=at)
+                    .execution_options(synchronize_session=False))
+                if done.rowcount:
+                    return sid
+            return None
 
     def status_by_sid(self, message_sid: str, status: str, at: dt.datetime,
                       error_code: int | None = None) -> bool:
@@ -108,6 +141,7 @@ class SmsStore:
         """Claim the survey for this call; False if it was already asked."""
         try:
             with self.session_factory.begin() as db:
+                without_waiting_for_disk(db)  # lost in a crash: at worst a second survey
                 db.add(SmsSurvey(number=number, call_sid=call_sid, asked_at=at))
         except IntegrityError:
             return False

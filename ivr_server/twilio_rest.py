@@ -122,27 +122,20 @@ class TwilioRest:
             to=to, body=body, **extra))
         return str(message.sid)
 
-    def find_message(self, *, to: str, from_: str | None, body: str, since: datetime,
-                     messaging_service_sid: str | None = None) -> str | None:
-        """The SID of a message to `to` with this body created at or after `since`, if
-        Twilio has one: settles whether a send whose answer never came was taken."""
+    def list_messages(self, *, to: str, from_: str | None = None, limit: int = 50) -> list[Any]:
+        """Twilio's newest messages to `to` (from `from_`), newest first: settles whether a
+        send whose answer never came was taken (sms_settle)."""
         filters: dict[str, Any] = {"from_": from_} if from_ else {}
-        messages = self._do(f"listing messages to {to[:6]}...", lambda: self._client.messages
-                            .list(to=to, limit=50, **filters))
-        for message in messages:
-            created = message.date_created
-            if message.to == to and (message.body or "").startswith(body) \
-                    and created is not None and created >= since - timedelta(seconds=5) \
-                    and (not messaging_service_sid
-                         or message.messaging_service_sid == messaging_service_sid):
-                return str(message.sid)
-        return None
+        return list(self._do(f"listing messages to {to[:6]}...", lambda: self._client.messages
+                             .list(to=to, limit=limit, **filters)))
 
     def place_call(self, *, to: str, from_: str, url: str, status_callback: str,
                    timeout: int = 25, machine_detection: str | None = "DetectMessageEnd"
                    ) -> str:
         """Place an outbound call whose TwiML comes from `url`; returns its SID (CA...).
-        Status callbacks report initiated, ringing, answered and completed; with machine
+        Status callbacks report initiated (which names an attempt whose worker died before
+        it could) and completed; ringing and answered would cost a webhook each and tell
+        nothing the answer URL does not; with machine
         detection the answer URL learns whether a person or a machine picked up (after the
         beep with DetectMessageEnd, so a message left lands on the recording)."""
         extra: dict[str, Any] = {"machine_detection": machine_detection} \
@@ -150,7 +143,7 @@ class TwilioRest:
         call = self._do(f"calling {to[:6]}...", lambda: self._client.calls.create(
             to=to, from_=from_, url=url, method="POST", status_callback=status_callback,
             status_callback_method="POST",
-            status_callback_event=["initiated", "ringing", "answered", "completed"],
+            status_callback_event=["initiated", "completed"],
             timeout=timeout, **extra))
         return str(call.sid)
 

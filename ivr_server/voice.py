@@ -196,25 +196,39 @@ def _status() -> str:
     except redis.RedisError as exc:  # the end is still logged, straight to the database
         log.error("call %s: session unreadable (%s); logging the end without it", sid, exc)
         session, unreadable = None, True
+    batch = s.sessions.batch()  # the status, the end and the session: one round trip
     s.calllog.add_events(sid, [{"at": now, "node": session.node if session else None,
                                 "kind": "status",
-                                "data": {"status": call_status, "duration": duration[:10]}}])
-    if call_status in ENDED_STATUSES:
-        # Unreadable: the call met the outage, whose every turn was the safe path.
+                                "data": {"status": call_status, "duration": duration[:10]}}],
+                         pipe=batch)
+    ended = call_status in ENDED_STATUSES
+    if ended:
+        # Unreadable: the call met the outage, whose every turn was the safe path. A stale
+        # or unreadable session guesses; the call log relabels a call whose last turn was
+        # the safe path to a person as transferred (calllog_apply.SAFE_PATH).
         outcome = "failed" if unreadable else _outcome(session, call_status)
         metrics.call_ended(outcome)
         s.calllog.call_ended(call_sid=sid, status=call_status, outcome=outcome,
                              duration=whole_number(duration), at=now,
                              tags=session.tags if session else {},
-                             queue=(session.queue.get("name") or None) if session else None)
+                             queue=(session.queue.get("name") or None) if session else None,
+                             pipe=batch)
         if session is not None:
             session.done, session.outcome = True, outcome
-            s.sessions.save(session, ttl=ENDED_SESSION_TTL)
-            if call_status == "completed":
-                survey_text(s, session, whole_number(duration), now)
-            if session.queue.get("name"):  # in case the queue's own callback never comes
-                s.queues.abandon(session.queue["name"], sid, now.timestamp())
-                s.queues.hangup(session.queue["name"], sid, now.timestamp())
+            s.sessions.save(session, ttl=ENDED_SESSION_TTL, pipe=batch)
+    try:
+        s.calllog.execute(batch)  # without Redis, its call-log records go to SQL instead
+    except redis.RedisError:
+        if session is not None:
+            raise
+        return twiml.empty()
+    if ended and session is not None:
+        if call_status == "completed":
+            survey_text(s, session, whole_number(duration), now)
+        if session.queue.get("name"):  # in case the queue's own callback never comes
+            s.queues.abandon(session.queue["name"], sid, now.timestamp())
+            s.queues.hangup(session.queue["name"], sid, now.timestamp())
+            s.queues.disconnected(session.queue["name"], sid)  # the screen pop
     return twiml.empty()
 
 

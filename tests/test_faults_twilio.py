@@ -82,8 +82,9 @@ def box(redis_url: str, store: SmsStore) -> Iterator[SmsOutbox]:
 
 @pytest.fixture
 def worker(box: SmsOutbox, store: SmsStore, proxy: FaultProxy) -> Iterator[Any]:
-    """`worker()` runs what is queued, as `ivr worker` does, and returns when the retry it
-    scheduled is due (None when none is); that time then comes, and the retry is queued."""
+    """`worker()` runs what is queued, as `ivr worker` does, and returns when the (last)
+    retry it scheduled is due (None when none is); that time then comes, and the retries
+    are queued, the first due first."""
     use_context(JobContext(store, TwilioRest(ACCOUNT, AUTH_TOKEN, proxy.base_url,
                                              timeout=CLIENT_TIMEOUT), BACKOFF, now,
                            f"{PUBLIC_URL}/sms/status"))
@@ -91,14 +92,14 @@ def worker(box: SmsOutbox, store: SmsStore, proxy: FaultProxy) -> Iterator[Any]:
     def run() -> float | None:
         SimpleWorker([box.queue], connection=box.queue.connection).work(burst=True)
         registry = ScheduledJobRegistry(queue=box.queue)
-        due = registry.get_job_ids()
+        due = registry.get_job_ids()  # the first due first
         if not due:
             return None
-        assert len(due) == 1, due
-        when = registry.get_scheduled_time(due[0]).timestamp()
-        job = Job.fetch(due[0], connection=box.queue.connection)
-        registry.remove(job)
-        box.queue.enqueue_job(job)
+        when = registry.get_scheduled_time(due[-1]).timestamp()
+        for job_id in due:
+            job = Job.fetch(job_id, connection=box.queue.connection)
+            registry.remove(job)
+            box.queue.enqueue_job(job)
         return when
 
     yield run
@@ -160,6 +161,41 @@ def test_a_text_whose_answer_timed_out_after_twilio_took_it_is_not_sent_again(
     assert len(proxy.creates()) == 1  # never posted again
     row = store.message(message)
     assert row.status == "sent" and row.message_sid == sent.sid
+
+
+def test_two_identical_texts_whose_answers_were_lost_each_keep_their_own_message(
+        box, store, proxy, worker):
+    to, body = new_mobile(), "You're number 2 in line."
+    first = box.send(kind="wait_estimate", to=to, body=body, call_sid=new_sid("CA"))
+    second = box.send(kind="wait_estimate", to=to, body=body, call_sid=new_sid("CA"))
+    proxy.hang_next(2, HANG, reached=True)
+
+    assert worker() is not None  # Twilio took both; neither answer came back
+    assert [store.message(m).status for m in (first, second)] == ["sending", "sending"]
+    assert worker() is None  # each retry asks Twilio first, and finds a message
+
+    took_first, took_second = proxy.messages()  # what the phone got, in order
+    assert len(proxy.creates()) == 2  # neither posted again
+    rows = [store.message(m) for m in (first, second)]
+    assert [(r.status, r.message_sid) for r in rows] == [("sent", took_first.sid),
+                                                          ("sent", took_second.sid)]
+
+
+def test_a_lost_text_is_sent_again_though_an_identical_one_to_the_number_just_went(
+        box, store, proxy, worker):
+    to, body = new_mobile(), "How did we do? Reply 1 to 5."
+    earlier = box.send(kind="survey_question", to=to, body=body, call_sid=new_sid("CA"))
+    assert worker() is None
+    later = box.send(kind="survey_question", to=to, body=body, call_sid=new_sid("CA"))
+    proxy.hang_next(1, HANG, reached=False)
+
+    backoff(worker, proxy)  # the retry finds only the earlier text's message: not its own
+
+    sent_earlier, sent_later = proxy.messages()
+    assert [s.what for s in proxy.creates()] == ["passed", "hang (dropped)", "passed"]
+    assert store.message(earlier).message_sid == sent_earlier.sid
+    assert (store.message(later).status, store.message(later).message_sid) == (
+        "sent", sent_later.sid)
 
 
 def test_a_text_whose_request_never_reached_twilio_is_sent_by_the_retry(

@@ -1,6 +1,7 @@
 """`ivr serve --production`: gunicorn from config.toml and env alone. Two servers take turns
 on one call's webhooks (nothing a call needs lives in one process), media streams work
-through the gthread workers, and SIGTERM leaves no process and no unwritten call log."""
+through the gthread workers, and SIGTERM leaves no process and no unwritten call log.
+SIGHUP is in test_production_sighup.py."""
 
 from __future__ import annotations
 
@@ -396,3 +397,4 @@ def test_plain_gunicorn_on_the_wsgi_module_answers_a_signed_call(
         _ordering(HttpTransport(server.url, public_base_url=PUBLIC_URL))
     finally:
         assert server.stop() == 0, server.output()
+

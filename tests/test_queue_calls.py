@@ -162,20 +162,21 @@ def test_an_agent_with_nobody_waiting_hears_so(queue_app, queues, clock):
     agent.expect_heard("Nobody is waiting.")
 
 
-def test_two_agents_are_briefed_about_different_callers(queue_app, queues, clock):
+def test_with_two_agents_on_duty_no_agent_line_is_told_a_guess(queue_app, queues, clock):
+    queue_app.extensions["ivr"].queues.set_agents("support", 2, OPEN_HOURS.timestamp())
     first = _queued_caller(queue_app, queues, clock, "+14155550101")
     _queued_caller(queue_app, queues, clock, "+14155550102")
     agent_a = _call(queue_app, queues, AGENTS, "+14155550198")
     agent_a.dial()
     agent_b = _call(queue_app, queues, AGENTS, "+14155550199")
     agent_b.dial()
-    agent_a.expect_heard("Next caller from 1 4 1 5 5 5 5 0 1 0 1.")
-    agent_b.expect_heard("Next caller from 1 4 1 5 5 5 5 0 1 0 2.")
+    for agent in (agent_a, agent_b):  # either could dequeue first: who they get is unknown
+        assert not any(h.startswith("Next caller") for h in agent.heard), agent.heard
     assert agent_a.bridged_caller is first
 
 
-def test_an_agent_connected_to_another_caller_than_briefed_is_noted(queue_app, queues, clock,
-                                                                   post):
+def test_a_lone_agent_connected_to_another_caller_than_briefed_is_noted(queue_app, queues,
+                                                                        clock, post):
     caller = _queued_caller(queue_app, queues, clock, "+14155550101")
     state = queue_app.extensions["ivr"].queues
     agent, other = new_sid("CA"), new_sid("CA")  # unique: the database outlives the test

@@ -77,6 +77,17 @@ def test_callers_whose_end_was_never_reported_expire(queues: QueueState) -> None
     assert [e.event for e in queues.events("support")][-2:] == ["abandon", "hangup"]
 
 
+def test_stale_callers_are_looked_for_once_a_minute_not_on_every_wait_poll(
+        queues: QueueState) -> None:
+    queues.arrive("support", "CA-early", 0)
+    assert queues.expire_stale("support", now=100) == 0
+    queues.arrive("support", "CA-lost-too", 1)
+    assert queues.expire_stale("support", now=4000) == 2  # the last look was long ago
+    queues.arrive("support", "CA-late", 2)
+    assert queues.expire_stale("support", now=4030) == 0  # looked 30 s ago: not yet
+    assert queues.expire_stale("support", now=4061) == 1
+
+
 def test_the_event_log_keeps_the_most_recent_events(redis_url: str, redis_prefix: str) -> None:
     small = QueueState(connect(redis_url), redis_prefix, max_events=5)
     for i in range(8):

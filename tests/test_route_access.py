@@ -114,6 +114,7 @@ ALLOWLIST: dict[str, Callable[[Flask, Rule], None]] = {
     "/agents": agents_api,
     "/agents/sign-in": agents_api,
     "/agents/sign-out": agents_api,
+    "/agents/connected": agents_api,
     "/healthz": open_probe,
     "/readyz": open_probe,
     "/metrics": metrics_scrape,
@@ -198,6 +199,6 @@ def test_a_new_unsigned_route_fails_the_check_with_what_to_do(full_app):
 def test_the_agents_api_is_off_without_a_token(app):
     client = app.test_client()
     for method, path in (("GET", "/agents"), ("POST", "/agents/sign-in"),
-                         ("POST", "/agents/sign-out")):
+                         ("POST", "/agents/sign-out"), ("GET", "/agents/connected")):
         resp = client.open(path, method=method, headers={"Authorization": "Bearer "})
         assert resp.status_code == 404, (path, resp.status_code)

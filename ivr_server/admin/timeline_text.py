@@ -178,6 +178,8 @@ DESCRIBE: dict[str, Callable[[dict[str, Any], tzinfo], str]] = {
     "callback_merged": lambda d, z: f"Merged into callback #{d.get('into')}",
     "sms_queued": lambda d, z: f"{humanize(str(d.get('kind')))}: {_quote(d.get('body', ''))}",
     "sms_error": lambda d, z: str(d.get("error")),
+    "safe_path": lambda d, z: f"The safe path, after a failure at {d.get('where')}",
+    "safe_path_goodbye": lambda d, z: f"No one to put them through to ({d.get('where')})",
     "sms_reply": lambda d, z: f"Understood as {humanize(str(d.get('kind')))}",
     "survey_answer": lambda d, z: f"Scored the call {d.get('score')} out of 5",
     "status": lambda d, z: f"{humanize(str(d.get('status')))} after "
@@ -204,4 +206,5 @@ LABELS = {
     "sms_queued": "Text queued", "sms_error": "Text error", "sms_reply": "Text reply",
     "survey_answer": "Survey", "status": "Call ended", "caller_hung_up": "Hung up",
     "hangup": "Hang-up", "error": "Error", "ignored_input": "Ignored key",
+    "safe_path": "Put through to a person", "safe_path_goodbye": "Apologised, no one to take it",
 }
