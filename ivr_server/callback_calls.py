@@ -117,26 +117,24 @@ def book_on_abandon(s: Any, session: Session, waited: int, now: dt.datetime) -> 
 def served(s: Any, queue: str, call_sid: str, now: dt.datetime,
            number: str | None = None) -> None:
     """A caller reached an agent: a callback they asked for earlier is no longer needed,
-    and the line moved, so a callback holding its place may be due. Both are one worker
-    job (callback_jobs.served), so the webhook asks SQL nothing."""
+    and the line moved, so a callback holding its place may be due. Both are the worker's,
+    in batches (callback_served), so the webhook asks SQL nothing."""
     if number is None:
         session = s.sessions.load(call_sid)
         number = session.caller if session is not None else ""
-    _enqueue(s, "ivr_server.callback_jobs.served", queue, number or "", call_sid)
+    _note(s, queue, number or "", call_sid, now)
 
 
 def line_moved(s: Any, queue: str) -> None:
     """Let the worker dial a callback whose virtual place has reached the head early."""
-    _enqueue(s, "ivr_server.callback_jobs.nudge", queue)
+    _note(s, queue, "", "", s.clock())
 
 
-def _enqueue(s: Any, job: str, queue: str, *args: str) -> None:
+def _note(s: Any, queue: str, number: str, call_sid: str, now: dt.datetime) -> None:
     try:
-        s.callbacks.callbacks.jobs.queue.enqueue(job, queue, *args, ttl=300, result_ttl=60,
-                                                 failure_ttl=3600)
+        s.callbacks.callbacks.jobs.served.note(queue, number, call_sid, now)
     except Exception:  # noqa: BLE001 - a missed nudge only means the predicted time stands
-        log.warning("could not queue %s for queue %s", job.rsplit(".", 1)[-1], queue,
-                    exc_info=True)
+        log.warning("could not note the line moving in queue %s", queue, exc_info=True)
 
 
 def _confirm_by_text(s: Any, session: Session, number: str, when: str) -> None:

@@ -205,19 +205,27 @@ def attempt_ended(ctx: CallbackContext, row: CallbackRequest, token: str, status
     return "retry"
 
 
-def served(queue: str, number: str, call_sid: str) -> int:
-    """A caller reached an agent: cancel the callbacks their number still has pending in
-    this queue (a call already ringing finishes), then nudge the line, which moved."""
-    if number:
-        context().callbacks.cancel(number, "served on another call", queue=queue,
-                                   call_sid=call_sid)
-    return nudge(queue)
+def served(queue: str, number: str = "", call_sid: str = "") -> int:
+    """The batch job for callers of `queue` who reached an agent (callback_served): cancel
+    the callbacks their numbers still have pending there (a call already ringing finishes),
+    then nudge the line, which moved. (`number`: a job queued by an older server.)"""
+    return handle_served(context(), queue, [(number, call_sid)] if number else [])
 
 
-def nudge(queue: str) -> int:
+def handle_served(ctx: CallbackContext, queue: str, extra: list[tuple[str, str]]) -> int:
+    notes = ctx.callbacks.jobs.served.take(queue)
+    for number, call_sid in dict.fromkeys([*notes, *extra]):
+        if number:
+            ctx.callbacks.cancel(number, "served on another call", queue=queue,
+                                 call_sid=call_sid)
+    ctx.callbacks.jobs.served.done(queue, len(notes))
+    return nudge(queue, ctx)
+
+
+def nudge(queue: str, ctx: CallbackContext | None = None) -> int:
     """The line moved: dial, now, the waiting callbacks whose place has reached the head
     (their job may be set for a later predicted time). Returns how many were moved."""
-    ctx = context()
+    ctx = ctx or context()
     now = ctx.clock()
     moved = 0
     rows = sorted((r for r in ctx.store.in_states([State.SCHEDULED], queue=queue)

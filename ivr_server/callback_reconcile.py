@@ -20,7 +20,7 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from callbacks.states import State
 
-from .callback_jobs import CallbackContext, attempt_ended
+from .callback_jobs import CallbackContext, attempt_ended, handle_served
 from .models import CallbackRequest
 from .twilio_rest import TwilioRestError
 
@@ -67,6 +67,9 @@ def reconcile(ctx: CallbackContext, now: dt.datetime | None = None) -> Counter[s
                            expect=[State.CONNECTED], last_outcome="answered",
                            data={"why": "Twilio never reported the end of the call"})
             done["closed"] += 1
+    for queue in ctx.callbacks.jobs.served.queues_with_notes():  # a batch job was lost
+        handle_served(ctx, queue, [])
+        done["served notes"] += 1
     if done:
         log.info("callbacks reconciled: %s", dict(done))
     return done

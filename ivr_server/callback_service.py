@@ -27,6 +27,7 @@ from callbacks.states import State
 from callbacks.window import CallingPolicy, next_opening
 
 from . import metrics
+from .callback_served import ServedNotes
 from .callback_store import CallbackStore
 from .config import CallbacksConfig
 from .models import CallbackRequest
@@ -87,6 +88,7 @@ class CallbackJobs:
         self.redis = jobs_redis
         self.queue = Queue(queue_name, connection=jobs_redis)
         self.job_prefix = re.sub(r"[^A-Za-z0-9_-]", "_", queue_name)
+        self.served = ServedNotes(self.queue)
 
     def job_id(self, callback_id: int, seq: int) -> str:
         # rq:job:<id> is global to the Redis: name jobs after the queue (it carries the key

@@ -8,10 +8,13 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 
 from callbacks.states import State
 from ivr_server import create_app
 from ivr_server.callback_jobs import run, use_context
+from ivr_server.callback_reconcile import reconcile
 from ivr_server.simulator import new_sid
 from tests.prism import TwilioApiMock
 
@@ -137,6 +140,7 @@ def test_a_callback_waits_while_callers_who_came_first_are_still_waiting(rig):
     rig.clock.advance(5)
     caller = _accept_offer(rig)
     assert first.waiting_for == "queue"
+    rig.clock.advance(1)  # the worker looks at the line in batches, a second apart
     assert rig.work() and rig.placed_calls() == []  # someone who came first still waits
 
     first.taken_by_agent(30)  # the agent takes them: the line moved
@@ -258,7 +262,8 @@ def test_calling_in_again_and_reaching_an_agent_cancels_the_callback(rig):
     rig.services.queues.set_agents(rig.queue, 0, rig.clock.now.timestamp())
     again = _on_hold(rig)
     again.taken_by_agent(60)
-    rig.work()  # the worker cancels it (the webhook only queues that)
+    rig.clock.advance(1)
+    rig.work()  # the worker cancels it, a second later (the webhook only notes it)
     assert rig.request_for(caller.call_sid).state == State.CANCELLED
     assert rig.placed_calls() == []
 
@@ -309,3 +314,45 @@ def test_ops_list_and_cancel_callbacks_from_the_shell(rig, config):  # noqa: ANN
     assert rig.request_for(caller.call_sid).state == State.CANCELLED
     again = CliRunner().invoke(main, [*base, "cancel", str(row.id)], env=env)
     assert again.exit_code != 0 and "only requested or scheduled" in again.output
+
+
+SERVED_JOB = "ivr_server.callback_jobs.served"
+
+
+def _served_jobs(rig: CallbackRig) -> list[Job]:
+    queue = rig.ctx.callbacks.jobs.queue
+    registry = ScheduledJobRegistry(queue=queue)
+    jobs = [Job.fetch(i, connection=queue.connection) for i in registry.get_job_ids()]
+    return [j for j in [*jobs, *queue.jobs] if j.func_name == SERVED_JOB]
+
+
+def test_callers_back_with_an_agent_have_their_callbacks_cancelled_by_one_batch(rig):
+    numbers = [new_york_number() for _ in range(3)]
+    booked = [_accept_offer(rig, number) for number in numbers]
+    rig.services.queues.set_agents(rig.queue, 0, rig.clock.now.timestamp())  # none dialled
+    for number in numbers:  # each calls again, and an agent takes them this time
+        _on_hold(rig, number).taken_by_agent(30)
+
+    assert len(_served_jobs(rig)) == 1  # three callers answered: one job for the worker
+    assert all(rig.request_for(c.call_sid).state == State.SCHEDULED for c in booked)
+    rig.clock.advance(1)
+    rig.work()
+    assert [rig.request_for(c.call_sid).state for c in booked] == [State.CANCELLED] * 3
+    assert rig.placed_calls() == []
+
+
+def test_notes_whose_batch_job_was_lost_are_handled_by_the_reconciler(rig):
+    caller = _accept_offer(rig)
+    rig.services.queues.set_agents(rig.queue, 0, rig.clock.now.timestamp())
+    served = rig.ctx.callbacks.jobs.served
+    served.note(rig.queue, rig.number, "CA" + "9" * 32, rig.clock.now)
+    for job in _served_jobs(rig):  # the job went with a worker, or Redis lost it
+        ScheduledJobRegistry(queue=rig.ctx.callbacks.jobs.queue).remove(job)
+        job.delete()
+
+    assert rig.queue in served.queues_with_notes()
+    reconcile(rig.ctx)
+    assert rig.request_for(caller.call_sid).state == State.CANCELLED
+    assert rig.queue not in served.queues_with_notes()
+    served.note(rig.queue, "", "", rig.clock.now)  # the next line movement gets a job again
+    assert len(_served_jobs(rig)) == 1
