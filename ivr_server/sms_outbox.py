@@ -43,9 +43,11 @@ class SmsOutbox:
     def configured(self) -> bool:
         return bool(self.config.from_number or self.config.messaging_service_sid)
 
-    def send(self, *, kind: str, to: str, body: str, call_sid: str | None = None) -> int | None:
+    def send(self, *, kind: str, to: str, body: str, call_sid: str | None = None,
+             opt_out_checked: bool = False) -> int | None:
         """Queue a text; the stored message's id, or None when it may not be sent (the
-        reason is logged and, for a real number, stored as a refused message)."""
+        reason is logged and, for a real number, stored as a refused message).
+        `opt_out_checked`: the caller just asked (the worker asks again before sending)."""
         now = self.clock()
         sender = self.config.from_number or self.config.messaging_service_sid
         try:
@@ -54,7 +56,7 @@ class SmsOutbox:
         except NotTextable as exc:
             log.info("sms %s for call %s not sent: %s", kind, call_sid or "-", exc)
             return None
-        if self.store.opted_out(number):
+        if not opt_out_checked and self.store.opted_out(number):
             self.store.add_message(direction="outbound", kind=kind, to_number=number,
                                    from_number=sender, body=body, status="refused", at=now,
                                    call_sid=call_sid)

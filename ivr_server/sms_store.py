@@ -132,10 +132,14 @@ class SmsStore:
 
     # -- surveys ---------------------------------------------------------------------------
 
-    def last_surveyed(self, number: str) -> dt.datetime | None:
+    def survey_state(self, number: str) -> tuple[dt.datetime | None, bool]:
+        """(when the number was last surveyed, whether it opted out), in one round trip: what
+        a call's end needs to decide on a survey."""
+        last = select(func.max(SmsSurvey.asked_at)).where(SmsSurvey.number == number)
+        out = select(SmsOptOut.opted_out).where(SmsOptOut.number == number)
         with self.session_factory() as db:
-            return db.scalar(select(func.max(SmsSurvey.asked_at))
-                             .where(SmsSurvey.number == number))
+            row = db.execute(select(last.scalar_subquery(), out.scalar_subquery())).one()
+        return row[0], bool(row[1])
 
     def start_survey(self, number: str, call_sid: str, at: dt.datetime) -> bool:
         """Claim the survey for this call; False if it was already asked."""

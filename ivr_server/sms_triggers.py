@@ -67,10 +67,9 @@ def survey_text(s: Any, session: Session, duration: int | None, now: dt.datetime
     number = normalise(session.caller, config.default_region)
     if number is None:
         return
-    if not survey_due(s.sms_store.last_surveyed(number), now, duration,
-                      every_days=config.survey_every_days,
-                      min_call_seconds=config.survey_min_call_seconds,
-                      opted_out=s.sms_store.opted_out(number)):
+    last_surveyed, opted_out = s.sms_store.survey_state(number)
+    if not survey_due(last_surveyed, now, duration, every_days=config.survey_every_days,
+                      min_call_seconds=config.survey_min_call_seconds, opted_out=opted_out):
         return
     try:
         body = render_sms("survey_question", {"company": config.company},
@@ -84,4 +83,5 @@ def survey_text(s: Any, session: Session, duration: int | None, now: dt.datetime
         return  # another process is surveying this number for another call right now
     if not s.sms_store.start_survey(number, session.call_sid, now):
         return
-    s.outbox.send(kind="survey_question", to=number, body=body, call_sid=session.call_sid)
+    s.outbox.send(kind="survey_question", to=number, body=body, call_sid=session.call_sid,
+                  opt_out_checked=True)

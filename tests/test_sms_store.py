@@ -57,7 +57,16 @@ def test_a_survey_is_asked_once_per_call_even_when_processes_race(store: SmsStor
     for t in threads:
         t.join()
     assert sorted(results) == [False, False, False, True]
-    assert store.last_surveyed(who) == NOW
+    assert store.survey_state(who) == (NOW, False)
+
+
+def test_a_calls_end_learns_the_last_survey_and_the_opt_out_in_one_go(store) -> None:
+    who = number()
+    assert store.survey_state(who) == (None, False)  # never surveyed, never opted out
+    store.start_survey(who, new_sid("CA"), NOW - dt.timedelta(days=40))
+    store.start_survey(who, new_sid("CA"), NOW - dt.timedelta(days=3))
+    store.set_opt_out(who, True, "STOP", NOW)
+    assert store.survey_state(who) == (NOW - dt.timedelta(days=3), True)
 
 
 def test_a_survey_answer_goes_to_the_latest_open_survey(store: SmsStore) -> None:
