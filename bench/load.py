@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -33,7 +32,6 @@ from bench import load_checks, load_report, load_rig, servers
 from bench.load_calls import DEFAULT_MIX, PlacingCallsApi, parse_mix
 from bench.load_phase import phase1
 from bench.load_procs import Role, all_procs
-from bench.servers import BenchError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -240,19 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"bench.load: {exc}", file=sys.stderr)
         return 2
-
-    def _terminate(*_: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return run_bench(args)
-    except BenchError as exc:
-        print(f"bench.load: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench.load: interrupted; everything it started has been stopped", file=sys.stderr)
-        return 130
+    return servers.run_main("bench.load", lambda: run_bench(args))
 
 
 if __name__ == "__main__":

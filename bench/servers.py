@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,24 @@ class BenchError(RuntimeError):
     """The benchmark cannot run (exit 2); the message says why and what to do."""
 
     exit_code = 2
+
+
+def run_main(prog: str, run: Callable[[], int]) -> int:
+    """A bench's command: SIGTERM stops it like Ctrl-C (everything it started is stopped on
+    the way out), and a BenchError is a message and exit status 2."""
+
+    def _terminate(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return run()
+    except BenchError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; everything it started has been stopped", file=sys.stderr)
+        return 130
 
 
 def ensure_wrk() -> str:

@@ -13,7 +13,6 @@ import argparse
 import os
 import secrets
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -263,19 +262,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-
-    def _terminate(*_: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return run(args)
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("bench: interrupted; everything it started has been stopped", file=sys.stderr)
-        return 130
+    return servers.run_main("bench", lambda: run(args))
 
 
 if __name__ == "__main__":

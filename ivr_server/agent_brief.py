@@ -16,6 +16,7 @@ import datetime as dt
 from typing import Any
 
 from flows import actions as act
+from flows.session import Session
 
 from .agent_lines import ScreenPop
 from .voice_safety import SID
@@ -33,11 +34,11 @@ def brief_agents(services: Any, agent_call: str, actions: list[act.Action]) -> l
 
 
 def pop_screen(services: Any, queue: str, caller_call: str, agent_call: str,
-               now: dt.datetime, waited: int) -> None:
-    """Twilio connected `caller_call` to `agent_call`: keep the pair for the agent's desktop."""
+               now: dt.datetime, waited: int, session: Session | None) -> None:
+    """Twilio connected `caller_call` (whose `session` this is) to `agent_call`: keep the
+    pair for the agent's desktop."""
     if not (SID.match(caller_call) and SID.match(agent_call)):
         return  # not call SIDs: nothing a desktop could match to its line
-    session = services.sessions.load(caller_call)
     context = (session.queue.get("context") or {}) if session is not None else {}
     services.queues.connected(ScreenPop(
         queue=queue, agent_call=agent_call, caller_call=caller_call,

@@ -20,6 +20,8 @@ from typing import Any
 
 import redis
 
+from .redis_conn import as_text
+
 # KEYS: briefed hash (agent line -> "until caller"), waiting zset, agents-on-duty count.
 # ARGV: agent line, now, until, key ttl (whole seconds).
 _BRIEF = """
@@ -64,6 +66,16 @@ class AgentLines:
     redis: redis.Redis
     prefix: str
     stale_after: float
+    _swept: dict[tuple[str, str], float]  # (what, queue) -> when this process last swept
+
+    def _sweep_due(self, what: str, queue: str, now: float, every: float = 60.0) -> bool:
+        """Whether this process should look for stale entries of `what` in `queue` now:
+        entries go stale after hours, so once every `every` seconds is plenty, where reading
+        them all on every webhook would cost more as the floor grows."""
+        if now - self._swept.get((what, queue), float("-inf")) < every:
+            return False
+        self._swept[(what, queue)] = now
+        return True
 
     @cached_property
     def _brief_script(self) -> Any:
@@ -81,7 +93,7 @@ class AgentLines:
         sid = self._brief_script(keys=keys, args=[agent_call, repr(float(now)),
                                                   repr(float(now + hold)),
                                                   math.ceil(hold) + 1])
-        return _text(sid) if sid else None
+        return as_text(sid) if sid else None
 
     def briefed(self, queue: str, agent_call: str) -> str | None:
         """The caller `agent_call` was told about (and the reservation ends), if any."""
@@ -90,17 +102,15 @@ class AgentLines:
         pipe.hget(key, agent_call)
         pipe.hdel(key, agent_call)
         raw = pipe.execute()[0]
-        return _text(raw).rpartition(" ")[2] if raw is not None else None
+        return as_text(raw).rpartition(" ")[2] if raw is not None else None
 
     def connected(self, pop: ScreenPop) -> None:
         """Twilio bridged this pair: keep it for agents' desktops until the caller's end
-        (pairs older than `stale_after` whose end never came are pruned here, once a minute
-        per process and queue: reading every pair on each connect costs as the floor grows)."""
+        (pairs older than `stale_after` whose end never came are pruned here, now and then:
+        `_sweep_due`)."""
         key = self._key(pop.queue, "connected")
-        swept: dict[str, float] = self.__dict__.setdefault("_pops_swept", {})
         stale: list[str] = []
-        if pop.since - swept.get(pop.queue, float("-inf")) >= 60:
-            swept[pop.queue] = pop.since
+        if self._sweep_due("connected", pop.queue, pop.since):
             stale = [sid for sid, p in self._pops(pop.queue).items()
                      if p.since < pop.since - self.stale_after]
         pipe = self.redis.pipeline(transaction=True)
@@ -127,11 +137,7 @@ class AgentLines:
         for sid, raw in self.redis.hgetall(self._key(queue, "connected")).items():
             try:
                 data = json.loads(raw)
-                out[_text(sid)] = ScreenPop(**data)
+                out[as_text(sid)] = ScreenPop(**data)
             except (TypeError, ValueError):
                 continue  # not ours (an older format): left for the key's expiry
         return out
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -11,11 +11,11 @@ what the wait predictor divides the work by, so it is logged in the queue's even
 
 from __future__ import annotations
 
-import hmac
 import re
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from .signature import bearer_matches
 from .voice_safety import SID
 
 bp = Blueprint("agents", __name__, url_prefix="/agents")
@@ -28,17 +28,9 @@ def require_token() -> Response | None:
     if not token:
         return Response("Not found: the agents API is off (set queues.api_token)\n", 404,
                         mimetype="text/plain")
-    if not hmac.compare_digest(_bearer(request.headers.get("Authorization", "")).encode(),
-                               token.encode()):
+    if not bearer_matches(request.headers.get("Authorization", ""), token):
         return Response("Forbidden: wrong or missing bearer token\n", 403, mimetype="text/plain")
     return None
-
-
-def _bearer(header: str) -> str:
-    """The credentials of `Bearer <token>` (RFC 6750; the scheme word in any case), or ""
-    for anything else: a bare token is refused, not guessed to be one."""
-    scheme, _, credentials = header.strip().partition(" ")
-    return credentials.strip() if scheme.lower() == "bearer" else ""
 
 
 def _fields() -> tuple[str, str]:

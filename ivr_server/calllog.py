@@ -194,25 +194,42 @@ class CallLog:
     def _apply_all(self, texts: list[str]) -> bool:
         if self._db_resting():
             return False
+        _, handled, failure = self._apply_in_order(texts, self._log_rejected)
+        if failure is not None and not handled:
+            return False
+        if handled < len(texts):  # gone again: keep the rest for later
+            with self._held_lock:
+                self._held.extendleft(reversed(texts[handled:]))
+                self._trim_held()
+        return True
+
+    def _log_rejected(self, text: str | bytes, exc: BaseException) -> None:
+        self._log.error("call log: record rejected by the database (%s): %s", exc, text)
+
+    def _apply_in_order(self, texts: list[Any], rejected: Callable[[Any, BaseException], None]
+                        ) -> tuple[int, int, BaseException | None]:
+        """Apply records in one transaction, else one by one so a record the database rejects
+        for good (given to `rejected`) cannot block the rest; stop where the database is
+        unreachable. Returns (applied, handled: applied or rejected, that failure)."""
         try:
             with self._sessions.begin() as session:
                 apply_batch(session, [json.loads(text) for text in texts])
-            return True
+            return len(texts), len(texts), None
         except Exception as exc:
             if self._note_failure(exc):
-                return False
-        for i, text in enumerate(texts):  # one is bad for good: write the others
+                return 0, 0, exc
+        applied = handled = 0
+        for text in texts:
             try:
                 with self._sessions.begin() as session:
                     apply_record(session, json.loads(text))
+                applied += 1
             except Exception as exc:
-                if self._note_failure(exc):  # gone again: keep the rest for later
-                    with self._held_lock:
-                        self._held.extendleft(reversed(texts[i:]))
-                        self._trim_held()
-                    break
-                self._log.error("call log: record rejected by the database (%s): %s", exc, text)
-        return True
+                if self._note_failure(exc):
+                    return applied, handled, exc
+                rejected(text, exc)
+            handled += 1
+        return applied, handled, None
 
     # -- writing --------------------------------------------------------------------------
 
@@ -286,27 +303,11 @@ class CallLog:
             return 0, True  # Redis is down: nothing we can replay, write directly
         if not raws:
             return 0, True
-        applied = handled = 0
-        try:
-            with self._sessions.begin() as session:
-                apply_batch(session, [json.loads(raw) for raw in raws])
-            applied = handled = len(raws)
-        except Exception as exc:
-            if self._note_failure(exc):
-                self._log.warning("call log: backlog of %s kept, database unavailable: %s",
-                                  self.backlog_key, exc)
-                return 0, False
-            # One record is bad for good: apply one by one so it cannot block the rest.
-            for raw in raws:
-                try:
-                    with self._sessions.begin() as session:
-                        apply_record(session, json.loads(raw))
-                    applied += 1
-                except Exception as one_exc:
-                    if self._note_failure(one_exc):
-                        break
-                    self._dead_letter(raw, one_exc)
-                handled += 1
+        applied, handled, failure = self._apply_in_order(raws, self._dead_letter)
+        if failure is not None and not handled:
+            self._log.warning("call log: backlog of %s kept, database unavailable: %s",
+                              self.backlog_key, failure)
+            return 0, False
         if handled:
             try:
                 self._trim(keys=[self.backlog_key], args=raws[:handled])

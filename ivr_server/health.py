@@ -16,7 +16,6 @@ rule above instead.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import threading
 import time
@@ -34,6 +33,7 @@ from sqlalchemy import text
 from . import metrics
 from .json_logs import install_request_context
 from .metrics_collectors import QueueCollector
+from .signature import bearer_matches
 
 log = logging.getLogger("ivr_server.health")
 bp = Blueprint("observability", __name__)
@@ -194,10 +194,7 @@ def metrics_page() -> Response:
 def scrape_refused(token: str) -> Response | None:
     """None when this request may read /metrics, else the refusal."""
     if token:
-        given = request.headers.get("Authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(),
-                                                              token.encode()):
+        if bearer_matches(request.headers.get("Authorization", ""), token):
             return None
         return Response("Unauthorized: /metrics needs Authorization: Bearer <token>\n", 401,
                         mimetype="text/plain", headers={"WWW-Authenticate": "Bearer"})

@@ -216,10 +216,8 @@ def child_exit(server: Any, worker: Any) -> None:
     """In the arbiter when a worker has gone: its live Prometheus gauges go with it."""
     if not os.environ.get(MULTIPROC_ENV):
         return
-    try:
-        from .metrics import mark_process_dead
-    except ImportError:  # no metrics module (yet): prometheus_client's own does the same
-        from prometheus_client.multiprocess import mark_process_dead
+    from .metrics import mark_process_dead
+
     try:
         mark_process_dead(worker.pid)
     except OSError as exc:

@@ -146,13 +146,16 @@ def _connect() -> str:
     caller = request.form.get("CallSid", "")[:64]
     now = s.clock()
     agent = request.form.get("DequeingCallSid", "")[:64]
-    if queue and caller and s.queues.answer(queue, caller, now.timestamp()):
+    answered = bool(queue and caller and s.queues.answer(queue, caller, now.timestamp()))
+    pairs = bool(queue and caller and agent)  # the exact pair, for the agent's desktop
+    session = s.sessions.load(caller) if answered or pairs else None  # read once for both
+    if answered:
         s.calllog.add_events(caller, [{
             "at": now, "node": None, "kind": "queue_answered",
             "data": {"queue": queue, "waited": _int("QueueTime"), "agent_call": agent}}])
-        served(s, queue, caller, now)
-    if queue and caller and agent:  # the exact pair, for the agent's desktop
-        pop_screen(s, queue, caller, agent, now, _int("QueueTime"))
+        served(s, queue, caller, now, session.caller if session is not None else "")
+    if pairs:
+        pop_screen(s, queue, caller, agent, now, _int("QueueTime"), session)
     briefed = s.queues.briefed(queue, agent) if queue and agent else None
     if briefed and briefed != caller:  # two agents raced: this one was told about another
         data = {"queue": queue, "agent_call": agent, "briefed_about": briefed,

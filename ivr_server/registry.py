@@ -29,6 +29,7 @@ from flows.errors import FlowError, FlowLoadError
 from flows.loader import Flow, load_flow_file, load_flow_text, version_of
 
 from .models import FlowVersion
+from .redis_conn import as_text
 
 SOURCE_TTL = 7 * 24 * 3600
 
@@ -218,7 +219,7 @@ class FlowRegistry:
             if st.flow is not None and not (st.flow.name in newest
                                             and newest[st.flow.name][0] >= st.stamp[0]):
                 newest[st.flow.name] = (st.stamp[0], st.flow)
-        for name in set(newest) | {_text(k) for k in pointers}:
+        for name in set(newest) | {as_text(k) for k in pointers}:
             pointer = _pointer(pointers.get(name) or pointers.get(name.encode()))
             mine = newest.get(name)
             if mine is not None and (pointer is None or mine[0] > pointer[1]):
@@ -284,10 +285,6 @@ class FlowRegistry:
         self.log.warning("flow %s: serving stored version %s (its file is broken)", name,
                          flow.version)
         return flow
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _pointer(raw: bytes | str | None) -> tuple[str, float] | None:

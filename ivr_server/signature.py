@@ -1,4 +1,5 @@
-"""X-Twilio-Signature checks: the URL Twilio signed is the public one, not what Flask sees.
+"""X-Twilio-Signature checks: the URL Twilio signed is the public one, not what Flask sees
+(and the bearer token of the routes Twilio does not call).
 
 Twilio signs base64(HMAC-SHA1(auth token, URL + each POST parameter's name and value,
 sorted by name)). It may sign the URL with or without an explicit default port, so a
@@ -92,3 +93,12 @@ def is_signed(request: Request, signer: Signer, public_base_url: str, *,
                             signature)
     except (ValueError, TypeError, UnicodeError):
         return False
+
+
+def bearer_matches(authorization: str, token: str) -> bool:
+    """`Authorization: Bearer <token>` (RFC 6750: the scheme word in any case) carrying this
+    token, compared in constant time; a bare token or another scheme is not it. For the
+    routes Twilio does not call (the agents API, /metrics)."""
+    scheme, _, credentials = authorization.strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(),
+                                                              token.encode())
