@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,7 +35,7 @@ from .callback_rig import ACCOUNT, COMPANY_NUMBER, CallbackRig, MovableClock
 from .conftest import AUTH_TOKEN, PUBLIC_URL
 from .db_fixtures import fresh_database
 from .fault_proxy import CALLS, FaultProxy
-from .helpers import call_events
+from .helpers import call_events, fresh_number
 
 SENDER = "+15005550006"
 BACKOFF = SmsConfig(from_number=SENDER, retry_intervals="10,60,300")  # 4 tries in all
@@ -47,11 +46,6 @@ HANG = 2.5
 def now() -> dt.datetime:
     """The real time: Twilio's records of what it accepted carry it too."""
     return dt.datetime.now(dt.UTC)
-
-
-def new_mobile() -> str:
-    """A textable US number of this test's own (the database outlives tests)."""
-    return f"+1201555{secrets.randbelow(10000):04d}"
 
 
 # -- texts ---------------------------------------------------------------------------------
@@ -121,7 +115,7 @@ def backoff(worker: Any, proxy: FaultProxy) -> list[float]:
 
 def test_a_text_twilio_answers_429_waits_as_long_as_retry_after_asks_and_is_sent_once(
         box, store, proxy, worker):
-    to = new_mobile()
+    to = fresh_number()
     message = box.send(kind="wait_estimate", to=to, body="You're number 3 in line.")
     proxy.fail_next(2, 429, retry_after=120)
 
@@ -137,7 +131,7 @@ def test_a_text_twilio_answers_429_waits_as_long_as_retry_after_asks_and_is_sent
 
 def test_a_text_met_by_twilio_500s_is_retried_with_growing_waits_and_sent_once(
         box, store, proxy, worker):
-    message = box.send(kind="survey_question", to=new_mobile(), body="How did we do?")
+    message = box.send(kind="survey_question", to=fresh_number(), body="How did we do?")
     proxy.fail_next(2, 500)
 
     waits = backoff(worker, proxy)
@@ -149,7 +143,7 @@ def test_a_text_met_by_twilio_500s_is_retried_with_growing_waits_and_sent_once(
 
 def test_a_text_whose_answer_timed_out_after_twilio_took_it_is_not_sent_again(
         box, store, proxy, worker):
-    message = box.send(kind="wait_estimate", to=new_mobile(), body="About 5 minutes.")
+    message = box.send(kind="wait_estimate", to=fresh_number(), body="About 5 minutes.")
     proxy.hang_next(1, HANG, reached=True)
 
     assert worker() is not None  # no answer: a retry is scheduled
@@ -165,7 +159,7 @@ def test_a_text_whose_answer_timed_out_after_twilio_took_it_is_not_sent_again(
 
 def test_two_identical_texts_whose_answers_were_lost_each_keep_their_own_message(
         box, store, proxy, worker):
-    to, body = new_mobile(), "You're number 2 in line."
+    to, body = fresh_number(), "You're number 2 in line."
     first = box.send(kind="wait_estimate", to=to, body=body, call_sid=new_sid("CA"))
     second = box.send(kind="wait_estimate", to=to, body=body, call_sid=new_sid("CA"))
     proxy.hang_next(2, HANG, reached=True)
@@ -183,7 +177,7 @@ def test_two_identical_texts_whose_answers_were_lost_each_keep_their_own_message
 
 def test_a_lost_text_is_sent_again_though_an_identical_one_to_the_number_just_went(
         box, store, proxy, worker):
-    to, body = new_mobile(), "How did we do? Reply 1 to 5."
+    to, body = fresh_number(), "How did we do? Reply 1 to 5."
     earlier = box.send(kind="survey_question", to=to, body=body, call_sid=new_sid("CA"))
     assert worker() is None
     later = box.send(kind="survey_question", to=to, body=body, call_sid=new_sid("CA"))
@@ -200,7 +194,7 @@ def test_a_lost_text_is_sent_again_though_an_identical_one_to_the_number_just_we
 
 def test_a_text_whose_request_never_reached_twilio_is_sent_by_the_retry(
         box, store, proxy, worker):
-    message = box.send(kind="wait_estimate", to=new_mobile(), body="About 7 minutes.")
+    message = box.send(kind="wait_estimate", to=fresh_number(), body="About 7 minutes.")
     proxy.hang_next(1, HANG, reached=False)
 
     backoff(worker, proxy)
@@ -212,7 +206,7 @@ def test_a_text_whose_request_never_reached_twilio_is_sent_by_the_retry(
 
 def test_a_text_twilio_keeps_refusing_is_kept_as_failed_when_the_retries_run_out(
         box, store, proxy, worker):
-    message = box.send(kind="wait_estimate", to=new_mobile(), body="Soon.")
+    message = box.send(kind="wait_estimate", to=fresh_number(), body="Soon.")
     proxy.fail_next(4, 503)
 
     waits = backoff(worker, proxy)

@@ -14,7 +14,7 @@ from ivr_server.simulator.queues import SimulatedQueues
 from ivr_server.simulator.transport import InProcessTransport
 
 from .conftest import AUTH_TOKEN, OPEN_HOURS, PUBLIC_URL, sign
-from .helpers import call_events
+from .helpers import call_events, fresh_number
 from .test_queue_calls import CALLERS, QUEUE_FLOW, clock, seed_history
 
 __all__ = ["clock"]  # the queue tests' clock fixture, which follows the caller
@@ -25,7 +25,7 @@ MOBILE = phonenumbers.format_number(phonenumbers.example_number_for_type(
 
 def caller_number() -> str:
     """A mobile number of its own per test (the database outlives a run)."""
-    return MOBILE[:-4] + new_sid("")[-4:].translate(str.maketrans("abcdef", "123456"))
+    return fresh_number(MOBILE[2:5])
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from ivr_server.sms_jobs import JobContext, use_context
 from ivr_server.sms_outbox import SmsOutbox
 from ivr_server.sms_store import SmsStore
 from ivr_server.twilio_rest import TwilioRest
+from tests.helpers import fresh_number
 from tests.prism import TwilioApiMock
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
@@ -106,7 +107,7 @@ def test_numbers_that_cannot_take_a_text_are_never_queued(redis_client, store):
 
 def test_an_opted_out_number_is_not_sent_to(redis_client, store, api):
     box = outbox(redis_client, store)
-    other = "+1201555" + new_sid("")[-4:].translate(str.maketrans("abcdef", "123456"))
+    other = fresh_number()
     store.set_opt_out(other, False, "START", NOW)
     message = box.send(kind="wait_estimate", to=other, body="Your wait is short.")
     store.set_opt_out(other, True, "STOP", NOW)  # STOP arrives before the worker runs

@@ -12,6 +12,8 @@ from ivr_server.db import make_engine, make_session_factory
 from ivr_server.simulator import new_sid
 from ivr_server.sms_store import SmsStore
 
+from .helpers import fresh_number
+
 NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.UTC)
 
 
@@ -22,7 +24,7 @@ def store(database_url: str) -> SmsStore:
 
 def number() -> str:
     """A number of its own per test: the database outlives a test run."""
-    return "+1415" + new_sid("")[-7:].translate(str.maketrans("abcdef", "123456"))
+    return fresh_number("415")
 
 
 def test_stop_and_start_are_kept_and_only_changes_count(store: SmsStore) -> None:
