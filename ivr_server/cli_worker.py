@@ -32,8 +32,8 @@ def job_context(config: Config, redis_url: str):  # noqa: ANN201 - sms_jobs.JobC
         rest = TwilioRest(config.twilio.account_sid, auth_token(config),
                           config.twilio.api_base_url)
     base = config.server.public_base_url.rstrip("/")
-    sessions = SessionStore(connect(redis_url), config.redis.key_prefix,
-                            config.redis.session_ttl)
+    redis = connect(redis_url)
+    sessions = SessionStore(redis, config.redis.key_prefix, config.redis.session_ttl)
 
     def still_queued(call_sid: str) -> bool:
         session = sessions.load(call_sid)
@@ -42,7 +42,8 @@ def job_context(config: Config, redis_url: str):  # noqa: ANN201 - sms_jobs.JobC
 
     return JobContext(SmsStore(make_session_factory(make_engine(config.database_url))), rest,
                       config.sms, system_clock,
-                      f"{base}/sms/status" if base else None, still_queued)
+                      f"{base}/sms/status" if base else None, still_queued,
+                      locks=redis, key_prefix=config.redis.key_prefix)
 
 
 def callback_job_context(config: Config, redis_url: str):  # noqa: ANN201 - CallbackContext

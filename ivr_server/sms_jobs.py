@@ -11,14 +11,18 @@ Sent at most once: the message is marked `sending` before each request to Twilio
 whose answer never came (a timeout, or a worker killed mid-request) stays `sending`, and
 the next try first asks Twilio for a message to that number with that body created since
 the first such attempt began, and not already another of our messages': found, the
-earliest is recorded as sent and not sent again (sms_settle).
+earliest is recorded as sent and not sent again (sms_settle). Identical texts to one
+number take turns from settling to recording Twilio's answer (a Redis lock), so a settle
+never takes the message of a twin whose answer is still on its way.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,6 +53,8 @@ class JobContext:
     status_callback: str | None = None
     # call sid -> still waiting in a queue? (a wait text is dropped once the caller left)
     still_queued: Callable[[str], bool] | None = None
+    locks: Any = None  # a Redis client: identical texts to one number take turns
+    key_prefix: str = ""
 
 
 _context: JobContext | None = None
@@ -68,6 +74,13 @@ def deliver(message_id: int) -> str:
     message = ctx.store.message(message_id)
     if message is None or message.status not in PENDING:
         return "skipped"  # already sent (a retried job) or gone
+    with _twins_take_turns(ctx, message) as waited:
+        return _deliver(ctx, message_id, ctx.store.message(message_id) if waited else message)
+
+
+def _deliver(ctx: JobContext, message_id: int, message: Any) -> str:
+    if message is None or message.status not in PENDING:
+        return "skipped"  # a twin's turn came first and this one was sent meanwhile
     if message.status == "sending" and ctx.rest is not None \
             and _taken_before(ctx, message_id, message):
         return "sent"
@@ -114,6 +127,32 @@ def deliver(message_id: int) -> str:
                              durable=False)  # forgotten in a crash: `sending`, then settled
     metrics.sms("sent")
     return "sent"
+
+
+@contextmanager
+def _twins_take_turns(ctx: JobContext, message: Any) -> Iterator[bool]:
+    """Hold the lock of texts with this number and body from settling to recording
+    Twilio's answer. Without it a twin's settle could list this text's message while its
+    answer is still on the way, take it, and leave two records holding one message. The
+    lock outlives a killed worker by at most a few of Twilio's timeouts. Yields whether it
+    had to wait (the message may have changed meanwhile)."""
+    if ctx.locks is None or ctx.rest is None:
+        yield False
+        return
+    digest = hashlib.sha256(f"{message.to_number}\n{message.body}".encode()).hexdigest()[:32]
+    timeout = ctx.rest.timeout
+    lock = ctx.locks.lock(f"{ctx.key_prefix}sms:twins:{digest}", timeout=3 * timeout + 10,
+                          blocking_timeout=2 * timeout + 5)
+    waited = not lock.acquire(blocking=False)
+    if waited and not lock.acquire():
+        raise TemporaryFailure("an identical text to this number is still being sent")
+    try:
+        yield waited
+    finally:
+        try:
+            lock.release()
+        except Exception:  # noqa: BLE001 - expired (a slow Twilio) or Redis away: it lapses
+            log.warning("sms %s: the identical-texts lock had lapsed", message.id)
 
 
 def _taken_before(ctx: JobContext, message_id: int, message: Any) -> bool:

@@ -84,7 +84,7 @@ class TwilioRest:
                              "(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)")
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, not {timeout}")
-        self.account_sid = account_sid
+        self.account_sid, self.timeout = account_sid, timeout
         self.api_base_url = api_base_url.rstrip("/")
         # environment={}: TWILIO_REGION / TWILIO_EDGE in the environment must not change
         # where requests go; the configured base URL alone decides.

@@ -7,7 +7,8 @@ next requests to a path go wrong, then everything passes through again:
 - `fail_next(n, 429, retry_after=2)`: answer Twilio's error JSON with that status (and a
   Retry-After header), without passing the request on: Twilio did not take it;
 - `hang_next(n, seconds, reached=True)`: pass the request on (Twilio took it), then hold
-  the answer past the client's timeout; `reached=False` holds it and drops it unsent.
+  the answer past the client's timeout; `reached=False` holds it and drops it unsent;
+- `slow_next(n, seconds)`: pass the request on and give Twilio's answer that late.
 
 Prism remembers nothing, so the proxy keeps Twilio's memory of messages: each message the
 mock accepted gets a SID of its own (written into the answer) and the Messages list answers
@@ -39,11 +40,14 @@ class Fault:
     retry_after: float | None = None
     seconds: float = 0.0  # hang this long
     reached: bool = False  # hang after passing the request on (Twilio has it)
+    answered: bool = False  # then answer after all (a slow answer, within the timeout)
 
     @property
     def label(self) -> str:
         if self.status:
             return str(self.status)
+        if self.answered:
+            return "slow answer"
         return "hang (reached Twilio)" if self.reached else "hang (dropped)"
 
 
@@ -117,6 +121,10 @@ class FaultProxy:
                   on: str = MESSAGES) -> None:
         self._plan(on, [Fault(seconds=seconds, reached=reached)] * count)
 
+    def slow_next(self, count: int, seconds: float, *, on: str = MESSAGES) -> None:
+        """Pass the request on, then hold Twilio's answer `seconds` before giving it."""
+        self._plan(on, [Fault(seconds=seconds, reached=True, answered=True)] * count)
+
     def _plan(self, on: str, faults: list[Fault]) -> None:
         with self._lock:
             self._faults.setdefault(on, deque()).extend(faults)
@@ -167,11 +175,12 @@ class FaultProxy:
             time.sleep(fault.seconds)
             return None  # the client gave up long ago
         reply = self.forward(request)
-        if fault is not None:  # Twilio has it; its answer is lost on the way back
-            self._record(Seen(**seen, what=fault.label, status=None))
+        if fault is not None:  # Twilio has it; its answer is late, or lost on the way back
+            self._record(Seen(**seen, what=fault.label,
+                              status=reply.status if fault.answered else None))
             self.hanging.set()
             time.sleep(fault.seconds)
-            return None
+            return reply if fault.answered else None
         self._record(Seen(**seen, what="passed", status=reply.status))
         return reply
 

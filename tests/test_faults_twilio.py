@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +26,7 @@ from ivr_server.simulator import answer_outbound, new_sid
 from ivr_server.simulator.calls_api import CallsApi
 from ivr_server.simulator.queues import SimulatedQueues
 from ivr_server.simulator.transport import InProcessTransport
-from ivr_server.sms_jobs import JobContext, use_context
+from ivr_server.sms_jobs import JobContext, deliver, use_context
 from ivr_server.sms_outbox import SmsOutbox
 from ivr_server.sms_store import SmsStore
 from ivr_server.twilio_rest import TwilioRest
@@ -81,7 +82,8 @@ def worker(box: SmsOutbox, store: SmsStore, proxy: FaultProxy) -> Iterator[Any]:
     are queued, the first due first."""
     use_context(JobContext(store, TwilioRest(ACCOUNT, AUTH_TOKEN, proxy.base_url,
                                              timeout=CLIENT_TIMEOUT), BACKOFF, now,
-                           f"{PUBLIC_URL}/sms/status"))
+                           f"{PUBLIC_URL}/sms/status", locks=box.queue.connection,
+                           key_prefix=f"{box.queue.name}:"))
 
     def run() -> float | None:
         SimpleWorker([box.queue], connection=box.queue.connection).work(burst=True)
@@ -190,6 +192,28 @@ def test_a_lost_text_is_sent_again_though_an_identical_one_to_the_number_just_we
     assert store.message(earlier).message_sid == sent_earlier.sid
     assert (store.message(later).status, store.message(later).message_sid) == (
         "sent", sent_later.sid)
+
+
+def test_a_lost_text_never_takes_the_message_of_an_identical_one_whose_answer_is_on_its_way(
+        box, store, proxy, worker):
+    to, body = fresh_number(), "You're number 3 in line."
+    lost = box.send(kind="wait_estimate", to=to, body=body, call_sid=new_sid("CA"))
+    proxy.hang_next(1, HANG, reached=False)
+    assert worker() is not None  # it never reached Twilio, but the worker cannot know that
+    twin = box.send(kind="wait_estimate", to=to, body=body, call_sid=new_sid("CA"))
+    proxy.slow_next(1, 0.5)
+    proxy.hanging.clear()
+    other_worker = threading.Thread(target=deliver, args=(twin,))
+    other_worker.start()
+    assert proxy.hanging.wait(5)  # Twilio has the twin; its answer is on the way
+
+    backoff(worker, proxy)  # the lost text's retry asks Twilio, which lists the twin's message
+    other_worker.join()
+
+    assert [s.what for s in proxy.creates()] == ["hang (dropped)", "slow answer", "passed"]
+    twins_message, resent = proxy.messages()  # the phone gets two texts, as it should
+    assert store.message(twin).message_sid == twins_message.sid
+    assert (store.message(lost).status, store.message(lost).message_sid) == ("sent", resent.sid)
 
 
 def test_a_text_whose_request_never_reached_twilio_is_sent_by_the_retry(
