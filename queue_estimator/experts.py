@@ -17,12 +17,14 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
 from .published import abandon_rate, qlm, qlm_formula, service_mean
 from .snapshot import Snapshot
+from .sums import reciprocal_run
 
 PRIOR_ANSWERS = 3.0  # pseudo-answers at the logged talk-time pace, for a cold start
 SMALL_TEAM = 5  # at most this many agents: look at the calls in progress
@@ -77,7 +79,12 @@ def _departure_sum(k: int, rate: float, theta: float, ahead: int, own: float = 0
 
     own = 1 conditions on the caller not abandoning themself (the waits we can learn from
     and score are those of answered callers): each stage's rate grows by theta."""
-    return sum(1.0 / (rate + (max(0, ahead - i) + own) * theta) for i in range(k))
+    # Stage i waits behind max(0, ahead - i) others: j = ahead - i runs down from `ahead`,
+    # then any stages past the head have nobody ahead left to abandon.
+    runs = min(k, ahead + 1)
+    base = rate + own * theta
+    rest = (k - runs) / base if k > runs else 0.0
+    return reciprocal_run(base, theta, ahead - runs + 1, ahead + 1) + rest
 
 
 def throughput_parts(snap: Snapshot, pace: Pace, own: float = 0.0) -> tuple[float, int, float]:
@@ -144,29 +151,39 @@ def _first_release(snap: Snapshot, after_call: float, theta: float) -> float:
     return num / den if den > 1e-9 else num
 
 
-def patience_survival(snap: Snapshot) -> tuple[list[float], list[float]]:
+Curve = tuple[tuple[float, ...], tuple[float, ...]]  # (times, chance still waiting after)
+
+
+def patience_survival(snap: Snapshot) -> Curve:
     """Kaplan-Meier chance that a caller is still willing to wait after t seconds, from
     recent callers (an answered caller's patience is only known to exceed their wait)."""
-    pairs = sorted(zip(snap.finished_waits, snap.finished_abandoned, strict=True))
+    return _patience(snap.finished_waits, snap.finished_abandoned)
+
+
+@functools.lru_cache(maxsize=8)
+def _patience(waits: tuple[float, ...], gave_up: tuple[int, ...]) -> Curve:
+    """Cached: the curve changes only when a caller leaves the queue, and every arrival
+    and wait poll in between asks for it."""
+    pairs = sorted(zip(waits, gave_up, strict=True))
     at_risk = len(pairs)
     times, survival, alive = [], [], 1.0
-    for wait, gave_up in pairs:
-        if gave_up:
+    for wait, abandoned in pairs:
+        if abandoned:
             alive *= 1.0 - 1.0 / at_risk
             times.append(wait)
             survival.append(alive)
         at_risk -= 1
-    return times, survival
+    return tuple(times), tuple(survival)
 
 
-def _survive(curve: tuple[list[float], list[float]], t: float) -> float:
+def _survive(curve: Curve, t: float) -> float:
     times, survival = curve
     i = bisect.bisect_right(times, t)
     return survival[i - 1] if i else 1.0
 
 
 def answered_mean(mean: float, shape: int, chance: float,
-                  curve: tuple[list[float], list[float]]) -> float:
+                  curve: Curve) -> float:
     """E[wait | the caller does not abandon], when the wait is 0 with chance 1 - chance and
     otherwise Gamma(shape) with this mean: the answered callers are the ones we learn from
     and are scored on, and long waits are the ones that get abandoned."""

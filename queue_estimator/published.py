@@ -9,14 +9,16 @@ recent history; with no history yet, PRIOR_SERVICE_S stands in.
 from __future__ import annotations
 
 from .snapshot import Snapshot
+from .sums import reciprocal_run
 
 PRIOR_SERVICE_S = 180.0  # mean talk time assumed before any call has finished
+MIN_SERVICE_S = 1.0  # calls hung up the moment they were answered say nothing of the pace
 
 
 def service_mean(snap: Snapshot) -> float:
     """Mean talk time (answer to hangup) of recent calls: 1 / mu."""
     times = snap.service_times
-    return sum(times) / len(times) if times else PRIOR_SERVICE_S
+    return max(sum(times) / len(times), MIN_SERVICE_S) if times else PRIOR_SERVICE_S
 
 
 def abandon_rate(snap: Snapshot) -> float:
@@ -46,8 +48,8 @@ def qlm(snap: Snapshot) -> float:
 
 
 def qlm_formula(snap: Snapshot, service_s: float, theta: float) -> float:
-    rate = _agents(snap) / service_s
-    return sum(1.0 / (rate + i * theta) for i in range(departures_needed(snap)))
+    rate = _agents(snap) / max(service_s, MIN_SERVICE_S)
+    return reciprocal_run(rate, theta, 0, departures_needed(snap))
 
 
 def hol(snap: Snapshot) -> float:

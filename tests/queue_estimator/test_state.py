@@ -87,3 +87,12 @@ def test_rebuilding_from_a_recent_window_is_cheap_and_tolerates_a_cut_mid_call(t
     prediction = predict(state.snapshot(events[-1].ts))
     assert 0 <= prediction.p10 <= prediction.predicted_wait_s <= prediction.p90
     assert len(state.to_dict()["answered_waits"]) <= 200
+
+
+def test_a_call_hung_up_the_moment_it_was_answered_does_not_stop_the_estimates() -> None:
+    # Answer and hangup in the same second: the only talk time known is zero.
+    state = _state((1, "arrive", "a"), (2, "answer", "a"), (2, "hangup", "a"),
+                   (3, "arrive", "b"), (3, "answer", "b"), (4, "arrive", "c"),
+                   (4, "arrive", "d"), (5, "arrive", "e"))
+    assert list(state.waiting) == ["c", "d", "e"] and state.ignored == 0
+    assert predict(state.snapshot(6)).predicted_wait_s > 0
