@@ -28,7 +28,7 @@ from callbacks.window import CallingPolicy, next_opening
 
 from . import metrics
 from .callback_served import ServedNotes
-from .callback_store import CallbackStore
+from .callback_store import CallbackStore, FirstSlot
 from .config import CallbacksConfig
 from .models import CallbackRequest
 
@@ -144,9 +144,12 @@ class Callbacks:
             e164 = callable_number(number, self.config.region)
         except NotCallable as exc:
             return Booking(ok=False, error=str(exc))
+        predicted = now + dt.timedelta(seconds=max(0.0, wait_seconds or 0.0))
+        opening = self._opening(e164, queue, predicted, now)
+        first = None if opening is None else FirstSlot(opening[0], predicted, opening[1])
         booked = self.store.book(number=e164, queue=queue, reason=reason, at=now,
                                  call_sid=call_sid, flow=flow, caller_id=caller_id,
-                                 context=context, place_at=place_at or now)
+                                 context=context, place_at=place_at or now, first=first)
         row = booked.request
         if not booked.merged:
             metrics.callback("requested")
@@ -154,7 +157,10 @@ class Callbacks:
             due = row.due_at or now
             return Booking(ok=True, callback_id=row.id, merged=True, due=due,
                            when=self.when(row, due, now))
-        predicted = now + dt.timedelta(seconds=max(0.0, wait_seconds or 0.0))
+        if not booked.merged and first is not None:  # booked already scheduled
+            self.jobs.at(row.id, row.seq, first.due, now)
+            return Booking(ok=True, callback_id=row.id, due=first.due,
+                           when=self.when(row, first.due, now))
         return self._plan(row, predicted, now, merged=booked.merged)
 
     def _plan(self, row: CallbackRequest, predicted: dt.datetime, now: dt.datetime, *,
@@ -178,21 +184,31 @@ class Callbacks:
                    kind: str, data: dict[str, Any], token: str | None = None,
                    **fields: Any) -> CallbackRequest | None:
         """Move to the first open moment at or after `earliest`; fail if there is none."""
-        rules = self.rules(row.queue)
-        earliest = max(earliest, now)
-        due = next_opening(earliest, time_zones(row.number, rules.time_zone), rules.calling)
-        if due is None:
+        opening = self._opening(row.number, row.queue, earliest, now)
+        if opening is None:
             self.store.move(row.id, State.FAILED, now, kind="callback_failed", token=token,
                             data={**data, "why": "no calling window in the next 14 days"},
                             last_outcome="no-window")
             metrics.callback("failed")
             return None
-        data = {"why": "calling window" if due > earliest else "on time", **data}
+        due, why = opening
+        data = {**why, **data}
         moved = self.store.schedule(row.id, due, now, kind=kind, data=data, token=token,
                                     **fields)
         if moved is not None:
             self.jobs.at(row.id, moved.seq, due, now)
         return moved
+
+    def _opening(self, number: str, queue: str, earliest: dt.datetime, now: dt.datetime
+                 ) -> tuple[dt.datetime, dict[str, Any]] | None:
+        """The first moment at or after `earliest` (never before now) that the number may
+        be called from this queue, and why then; None if none in the next 14 days."""
+        rules = self.rules(queue)
+        earliest = max(earliest, now)
+        due = next_opening(earliest, time_zones(number, rules.time_zone), rules.calling)
+        if due is None:
+            return None
+        return due, {"why": "calling window" if due > earliest else "on time"}
 
     def cancel(self, number: str, why: str, *, queue: str | None = None,
                call_sid: str | None = None) -> int:

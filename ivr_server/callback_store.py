@@ -33,6 +33,16 @@ class Booked:
     merged: bool
 
 
+@dataclass(frozen=True)
+class FirstSlot:
+    """When a new request is first due, decided before it is written: it is then booked
+    and scheduled in one transaction (one wait for the disk, not two, in the webhook)."""
+
+    due: dt.datetime
+    predicted_at: dt.datetime
+    data: dict[str, Any]  # its `callback_scheduled` event's details
+
+
 def active_key(number: str, queue: str) -> str:
     return f"{number}|{queue}"
 
@@ -73,22 +83,32 @@ class CallbackStore:
     def book(self, *, number: str, queue: str, reason: str, at: dt.datetime,
              call_sid: str | None = None, flow: str | None = None,
              caller_id: str | None = None, context: dict[str, Any] | None = None,
-             place_at: dt.datetime | None = None) -> Booked:
+             place_at: dt.datetime | None = None, first: FirstSlot | None = None) -> Booked:
         """A new request, or the caller's active one for this queue with this merged in
-        (the earlier place in line is kept; context is added to)."""
+        (the earlier place in line is kept; context is added to). With `first`, a new
+        request is written already scheduled (both events, as if moved at once)."""
         key = active_key(number, queue)
+        slot: dict[str, Any] = {"state": State.REQUESTED, "seq": 0}
+        if first is not None:
+            check_transition(State.REQUESTED, State.SCHEDULED)
+            slot = {"state": State.SCHEDULED, "seq": 1, "due_at": first.due,
+                    "predicted_at": first.predicted_at}
         for _ in range(3):  # a concurrent booking or completion can race the insert
             try:
                 with self.session_factory.begin() as db:
                     row = CallbackRequest(
-                        number=number, queue=queue, active_key=key, state=State.REQUESTED,
-                        reason=reason, call_sid=call_sid, flow=flow, caller_id=caller_id,
-                        context=dict(context or {}), place_at=place_at, seq=0, attempts=0,
-                        created_at=at, updated_at=at)
+                        number=number, queue=queue, active_key=key, reason=reason,
+                        call_sid=call_sid, flow=flow, caller_id=caller_id,
+                        context=dict(context or {}), place_at=place_at, attempts=0,
+                        created_at=at, updated_at=at, **slot)
                     db.add(row)
                     db.flush()
                     _event(db, row, at, "callback_requested",
                            {"reason": reason, "queue": queue, "number": _masked(number)})
+                    if first is not None:
+                        _event(db, row, at, "callback_scheduled",
+                               {"state": str(State.SCHEDULED), "due": first.due.isoformat(),
+                                **first.data})
                     return Booked(row, merged=False)
             except IntegrityError:
                 merged = self._merge(key, reason, at, call_sid, context, place_at)

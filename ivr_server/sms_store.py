@@ -11,17 +11,26 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .db import without_waiting_for_disk
+from .db import engine_of, without_waiting_for_disk
 from .models import SmsMessage, SmsOptOut, SmsSurvey
+
+# Built once: the webhooks' statements (a call's end, a wait text) run on a plain connection.
+_OPTED_OUT = select(SmsOptOut.opted_out).where(SmsOptOut.number == bindparam("number"))
+_SURVEY_STATE = select(
+    select(func.max(SmsSurvey.asked_at)).where(SmsSurvey.number == bindparam("number"))
+    .scalar_subquery(), _OPTED_OUT.scalar_subquery())
+_ADD_MESSAGE = insert(SmsMessage.__table__).returning(SmsMessage.__table__.c.id)
+_ADD_SURVEY = insert(SmsSurvey.__table__)
 
 
 class SmsStore:
     def __init__(self, session_factory: sessionmaker[Session]):
         self.session_factory = session_factory
+        self.engine = engine_of(session_factory)
 
     # -- opt-outs --------------------------------------------------------------------------
 
@@ -39,24 +48,21 @@ class SmsStore:
             return True
 
     def opted_out(self, number: str) -> bool:
-        with self.session_factory() as db:
-            row = db.get(SmsOptOut, number)
-            return bool(row and row.opted_out)
+        with self.engine.connect() as db:
+            return bool(db.execute(_OPTED_OUT, {"number": number}).scalar())
 
     # -- messages --------------------------------------------------------------------------
 
     def add_message(self, *, direction: str, kind: str, to_number: str, from_number: str,
                     body: str, status: str, at: dt.datetime, call_sid: str | None = None,
                     message_sid: str | None = None) -> int:
-        with self.session_factory.begin() as db:
+        with self.engine.begin() as db:
             without_waiting_for_disk(db)  # lost in a crash: the text is not sent, that's all
-            row = SmsMessage(direction=direction, kind=kind, to_number=to_number,
-                             from_number=from_number, body=body, status=status,
-                             call_sid=call_sid, message_sid=message_sid, created_at=at,
-                             updated_at=at)
-            db.add(row)
-            db.flush()
-            return row.id
+            return db.execute(_ADD_MESSAGE, {
+                "direction": direction, "kind": kind, "to_number": to_number,
+                "from_number": from_number, "body": body, "status": status,
+                "call_sid": call_sid, "message_sid": message_sid, "created_at": at,
+                "updated_at": at}).scalar_one()
 
     def update_message(self, message_id: int, *, status: str, at: dt.datetime,
                        message_sid: str | None = None, error_code: int | None = None,
@@ -135,18 +141,16 @@ class SmsStore:
     def survey_state(self, number: str) -> tuple[dt.datetime | None, bool]:
         """(when the number was last surveyed, whether it opted out), in one round trip: what
         a call's end needs to decide on a survey."""
-        last = select(func.max(SmsSurvey.asked_at)).where(SmsSurvey.number == number)
-        out = select(SmsOptOut.opted_out).where(SmsOptOut.number == number)
-        with self.session_factory() as db:
-            row = db.execute(select(last.scalar_subquery(), out.scalar_subquery())).one()
-        return row[0], bool(row[1])
+        with self.engine.connect() as db:
+            last, opted_out = db.execute(_SURVEY_STATE, {"number": number}).one()
+        return last, bool(opted_out)
 
     def start_survey(self, number: str, call_sid: str, at: dt.datetime) -> bool:
         """Claim the survey for this call; False if it was already asked."""
         try:
-            with self.session_factory.begin() as db:
+            with self.engine.begin() as db:
                 without_waiting_for_disk(db)  # lost in a crash: at worst a second survey
-                db.add(SmsSurvey(number=number, call_sid=call_sid, asked_at=at))
+                db.execute(_ADD_SURVEY, {"number": number, "call_sid": call_sid, "asked_at": at})
         except IntegrityError:
             return False
         return True
