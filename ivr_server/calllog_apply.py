@@ -47,34 +47,43 @@ GUESSED_OUTCOMES = ("abandoned", "failed")
 def apply_batch(session: Session, records: list[Record]) -> None:
     """Apply records in order, but all their events in one multi-row insert: events need no
     call row (no foreign key) and keep their order, and this is most of the writer's work.
-    Consecutive call starts go in one executemany too (one statement each cost more than
-    the rows), still in their place between the ends."""
+    Consecutive call starts, and consecutive call ends, each go in one executemany (one
+    statement each cost more than the rows), still in their place between the others."""
     rows: list[dict[str, Any]] = []
-    starts: list[dict[str, Any]] = []
+    statement, run = None, []
     for record in records:
-        op = record["op"]
-        if op == "events":
+        if record["op"] == "events":
             rows.extend(_event_rows(record))
-        elif op == "start":
-            starts.append(_start_params(record))
-        else:
-            _insert_starts(session, starts)
-            starts = []
-            apply_record(session, record)
-    _insert_starts(session, starts)
+            continue
+        this, params = _statement_for(session, record)
+        if this is not statement:
+            _execute(session, statement, run)
+            statement, run = this, []
+        run.append(params)
+    _execute(session, statement, run)
     _insert_events(session, rows)
 
 
-def apply_record(session: Session, record: Record) -> None:
+def _statement_for(session: Session, record: Record) -> tuple[Any, dict[str, Any]]:
     op = record["op"]
     if op == "start":
-        _apply_start(session, record)
-    elif op == "events":
-        _apply_events(session, record)
-    elif op == "end":
-        _apply_end(session, record)
-    else:
-        raise ValueError(f"unknown call log record op {op!r}")
+        return _start_statement(_dialect(session)), _start_params(record)
+    if op == "end":
+        return _end_statement(_dialect(session), bool(record.get("tags"))), _end_params(record)
+    raise ValueError(f"unknown call log record op {op!r}")
+
+
+def _execute(session: Session, statement: Any, params: list[dict[str, Any]]) -> None:
+    if params:
+        session.execute(statement, params[0] if len(params) == 1 else params)
+
+
+def apply_record(session: Session, record: Record) -> None:
+    if record["op"] == "events":
+        _insert_events(session, _event_rows(record))
+        return
+    statement, params = _statement_for(session, record)
+    _execute(session, statement, [params])
 
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -93,16 +102,6 @@ def _insert(session: Session, table: Any) -> Any:
 
 _DETAILS = ("account_sid", "from_number", "to_number", "direction", "flow", "flow_version",
             "started_at")
-
-
-def _apply_start(session: Session, r: Record) -> None:
-    _insert_starts(session, [_start_params(r)])
-
-
-def _insert_starts(session: Session, params: list[dict[str, Any]]) -> None:
-    if params:
-        session.execute(_start_statement(_dialect(session)),
-                        params[0] if len(params) == 1 else params)
 
 
 def _start_params(r: Record) -> dict[str, Any]:
@@ -132,10 +131,6 @@ def _start_statement(dialect: str) -> Any:
                               (calls.c.ended_at < stmt.excluded.started_at, calls.c.started_at),
                               else_=stmt.excluded.started_at)
     return stmt.on_conflict_do_update(index_elements=["call_sid"], set_=set_)
-
-
-def _apply_events(session: Session, r: Record) -> None:
-    _insert_events(session, _event_rows(r))
 
 
 def _event_rows(r: Record) -> list[dict[str, Any]]:
@@ -171,16 +166,15 @@ def _ended_on_safe_path(call_sid: Any) -> Any:
     ).correlate_except(safe)
 
 
-def _apply_end(session: Session, r: Record) -> None:
+def _end_params(r: Record) -> dict[str, Any]:
     at, duration = _dt(r["at"]), r.get("duration")
-    tags = r.get("tags") or {}
-    session.execute(_end_statement(_dialect(session), bool(tags)), {
+    return {
         "call_sid": _clip(r["call_sid"], Call.call_sid), "status": _clip(r["status"], Call.status),
         "outcome": _clip(r.get("outcome"), Call.outcome), "duration": duration,
         "ended_at": at,
         # Unknown call: the best guess at its start is its end minus its length.
-        "started_at": at - timedelta(seconds=duration or 0), "tags": tags,
-        "queue": _clip(r.get("queue"), Call.queue)})
+        "started_at": at - timedelta(seconds=duration or 0), "tags": r.get("tags") or {},
+        "queue": _clip(r.get("queue"), Call.queue)}
 
 
 @functools.cache

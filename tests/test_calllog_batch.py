@@ -47,6 +47,31 @@ def test_a_batch_of_interleaved_calls_leaves_each_call_and_its_timeline_right(
     assert [e.data for e in events_of(sessions, d)] == [{"text": "Hi"}]
 
 
+def test_calls_ending_back_to_back_are_each_logged_with_what_their_end_said(
+        sessions, broken_sessions, redis_client, key_prefix):
+    down = make_log(broken_sessions, redis_client, key_prefix)  # queues everything
+    a, b, c = (new_sid() for _ in range(3))
+    for sid in (a, b, c):
+        start(down, sid, number="+15550000001")
+    ended = T0 + timedelta(seconds=40)
+    down.call_ended(call_sid=a, status="completed", outcome="self-served", duration=40,
+                    at=ended, tags={})
+    down.call_ended(call_sid=b, status="busy", outcome="failed", duration=0, at=ended, tags={})
+    down.call_ended(call_sid=a, status="completed", outcome=None, duration=None, at=ended,
+                    tags={})  # Twilio's retry of a's status callback, knowing less
+    down.call_ended(call_sid=c, status="completed", outcome="transferred", duration=12,
+                    at=ended, tags={"vip": "yes"})
+    down.call_ended(call_sid=b, status="busy", outcome="failed", duration=0, at=ended, tags={})
+
+    up = make_log(sessions, redis_client, key_prefix)
+    assert up.flush_backlog() == 8  # one batch
+
+    call_a, call_b, call_c = (call_of(sessions, sid) for sid in (a, b, c))
+    assert (call_a.status, call_a.outcome, call_a.duration) == ("completed", "self-served", 40)
+    assert (call_b.status, call_b.outcome, call_b.duration) == ("busy", "failed", 0)
+    assert (call_c.outcome, call_c.duration, call_c.tags) == ("transferred", 12, {"vip": "yes"})
+
+
 def test_queued_events_get_distinct_uuid4_ids_fixed_before_the_first_try(
         broken_sessions, redis_client, key_prefix):
     down = make_log(broken_sessions, redis_client, key_prefix)
