@@ -155,12 +155,9 @@ class CallbackStore:
         if token is not None:
             where.append(CallbackRequest.dial_token == token)
         with self.session_factory.begin() as db:
-            done = db.execute(update(CallbackRequest).where(*where).values(**values)
-                              .execution_options(synchronize_session=False))
-            if done.rowcount != 1:  # type: ignore[attr-defined]
+            row = _updated(db, update(CallbackRequest).where(*where).values(**values))
+            if row is None:
                 return None
-            row = db.get(CallbackRequest, callback_id, populate_existing=True)
-            assert row is not None
             if kind:  # "" for a quiet re-check that changes nothing a supervisor needs
                 _event(db, row, at, kind, {"state": str(new), **(data or {})})
             return row
@@ -170,16 +167,13 @@ class CallbackStore:
         """scheduled -> dialing for the job of schedule `seq`: exactly one caller wins."""
         token = uuid.uuid4().hex
         with self.session_factory.begin() as db:
-            done = db.execute(update(CallbackRequest).where(
+            row = _updated(db, update(CallbackRequest).where(
                 CallbackRequest.id == callback_id, CallbackRequest.state == State.SCHEDULED,
                 CallbackRequest.seq == seq).values(
                 state=State.DIALING, attempts=CallbackRequest.attempts + 1, dial_token=token,
-                dial_sid=None, dial_started_at=at, updated_at=at)
-                .execution_options(synchronize_session=False))
-            if done.rowcount != 1:  # type: ignore[attr-defined]
+                dial_sid=None, dial_started_at=at, updated_at=at))
+            if row is None:
                 return None
-            row = db.get(CallbackRequest, callback_id, populate_existing=True)
-            assert row is not None
             _event(db, row, at, "callback_dialing", {"attempt": row.attempts,
                                                       "token": token})
             return row
@@ -222,6 +216,13 @@ class CallbackStore:
             row = db.get(CallbackRequest, callback_id)
             if row is not None:
                 _event(db, row, at, kind, data)
+
+
+def _updated(db: Session, statement: Any) -> CallbackRequest | None:
+    """The row as the compare-and-set UPDATE left it (RETURNING: no second query), or None
+    when it matched nothing (another step got there first)."""
+    return db.scalars(statement.returning(CallbackRequest),
+                      execution_options={"synchronize_session": False}).first()
 
 
 def _allowed(old: State, new: State) -> bool:
