@@ -8,7 +8,8 @@ and callback confirmations the RQ worker sends to Twilio's contract (Prism), cal
 places and simulated callees answer. Every webhook is timed from its scheduled moment.
 Then the arrivals stop and the calls in progress (and callbacks still due) finish.
 Phase 2: the same server's maximum throughput with wrk against a bare Flask endpoint
-under the same gunicorn settings, back to back.
+under the same gunicorn settings, back to back. The RQ workers are paused meanwhile (texts
+left over from phase 1 would take CPU from one side only); the replayed calls queue none.
 
 Redis: REDIS_URL, else an embedded redis-server; SQL: DATABASE_URL (a fresh schema,
 dropped after), else SQLite. Prints a Markdown table, saves JSON in bench/results/, and
@@ -22,16 +23,18 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from bench import load_checks, load_report, load_rig, servers
 from bench.load_calls import DEFAULT_MIX, PlacingCallsApi, parse_mix
 from bench.load_phase import phase1
-from bench.load_procs import Role, all_procs
+from bench.load_procs import Role, all_procs, descendants
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -160,14 +163,30 @@ class Run:
                 "redis_prefix": self.prefix, "workers": self.workers, "threads": self.threads}
 
 
+@contextmanager
+def paused(roots: Any) -> Iterator[None]:
+    """SIGSTOP these processes and their children for the block, then SIGCONT."""
+    procs = all_procs()
+    pids = [p.pid for root in roots for p in descendants(root, procs)]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
 def phase2(run: Run, wrk_path: str) -> dict[str, Any]:
     from bench import load_ratio
 
     args = run.args
     print(f"phase 2: wrk -t{args.wrk_threads} -c{args.connections} {args.wrk_seconds:g} s on "
           "the production server, then on bare Flask (same gunicorn settings)", flush=True)
-    ivr = load_ratio.ivr_throughput(wrk_path, run.tmp, run.port, load_rig.AUTH_TOKEN,
-                                    run.run_id, args, run.redis_url, run.prefix)
+    with paused(w.pid for w in run.workers_rq):
+        ivr = load_ratio.ivr_throughput(wrk_path, run.tmp, run.port, load_rig.AUTH_TOKEN,
+                                        run.run_id, args, run.redis_url, run.prefix)
     run.server.stop()
     bare = load_ratio.bare_throughput(wrk_path, run.tmp, Path(ivr["replay"]), run.workers,
                                       run.threads, args, load_rig.clean_env())
