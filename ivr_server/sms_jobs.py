@@ -12,17 +12,15 @@ whose answer never came (a timeout, or a worker killed mid-request) stays `sendi
 the next try first asks Twilio for a message to that number with that body created since
 the first such attempt began, and not already another of our messages': found, the
 earliest is recorded as sent and not sent again (sms_settle). Identical texts to one
-number take turns from settling to recording Twilio's answer (a Redis lock), so a settle
+number take turns from settling to recording Twilio's answer (sms_twins), so a settle
 never takes the message of a twin whose answer is still on its way.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +29,7 @@ from . import metrics
 from .config import SmsConfig
 from .sms_settle import settle
 from .sms_store import SmsStore
+from .sms_twins import twins_take_turns
 from .twilio_rest import TwilioRest, TwilioRestError
 
 log = logging.getLogger("ivr_server.sms_jobs")
@@ -74,7 +73,9 @@ def deliver(message_id: int) -> str:
     message = ctx.store.message(message_id)
     if message is None or message.status not in PENDING:
         return "skipped"  # already sent (a retried job) or gone
-    with _twins_take_turns(ctx, message) as waited:
+    if ctx.locks is None or ctx.rest is None:
+        return _deliver(ctx, message_id, message)
+    with twins_take_turns(ctx.locks, ctx.key_prefix, message, ctx.rest.timeout) as waited:
         return _deliver(ctx, message_id, ctx.store.message(message_id) if waited else message)
 
 
@@ -127,32 +128,6 @@ def _deliver(ctx: JobContext, message_id: int, message: Any) -> str:
                              durable=False)  # forgotten in a crash: `sending`, then settled
     metrics.sms("sent")
     return "sent"
-
-
-@contextmanager
-def _twins_take_turns(ctx: JobContext, message: Any) -> Iterator[bool]:
-    """Hold the lock of texts with this number and body from settling to recording
-    Twilio's answer. Without it a twin's settle could list this text's message while its
-    answer is still on the way, take it, and leave two records holding one message. The
-    lock outlives a killed worker by at most a few of Twilio's timeouts. Yields whether it
-    had to wait (the message may have changed meanwhile)."""
-    if ctx.locks is None or ctx.rest is None:
-        yield False
-        return
-    digest = hashlib.sha256(f"{message.to_number}\n{message.body}".encode()).hexdigest()[:32]
-    timeout = ctx.rest.timeout
-    lock = ctx.locks.lock(f"{ctx.key_prefix}sms:twins:{digest}", timeout=3 * timeout + 10,
-                          blocking_timeout=2 * timeout + 5)
-    waited = not lock.acquire(blocking=False)
-    if waited and not lock.acquire():
-        raise TemporaryFailure("an identical text to this number is still being sent")
-    try:
-        yield waited
-    finally:
-        try:
-            lock.release()
-        except Exception:  # noqa: BLE001 - expired (a slow Twilio) or Redis away: it lapses
-            log.warning("sms %s: the identical-texts lock had lapsed", message.id)
 
 
 def _taken_before(ctx: JobContext, message_id: int, message: Any) -> bool:

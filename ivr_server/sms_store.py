@@ -31,6 +31,8 @@ class SmsStore:
     def __init__(self, session_factory: sessionmaker[Session]):
         self.session_factory = session_factory
         self.engine = engine_of(session_factory)
+        # One-statement reads need no BEGIN and ROLLBACK around them: one round trip.
+        self.reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # -- opt-outs --------------------------------------------------------------------------
 
@@ -48,7 +50,7 @@ class SmsStore:
             return True
 
     def opted_out(self, number: str) -> bool:
-        with self.engine.connect() as db:
+        with self.reader.connect() as db:
             return bool(db.execute(_OPTED_OUT, {"number": number}).scalar())
 
     # -- messages --------------------------------------------------------------------------
@@ -141,7 +143,7 @@ class SmsStore:
     def survey_state(self, number: str) -> tuple[dt.datetime | None, bool]:
         """(when the number was last surveyed, whether it opted out), in one round trip: what
         a call's end needs to decide on a survey."""
-        with self.engine.connect() as db:
+        with self.reader.connect() as db:
             last, opted_out = db.execute(_SURVEY_STATE, {"number": number}).one()
         return last, bool(opted_out)
 

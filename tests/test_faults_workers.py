@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from .callback_rig import ACCOUNT
 from .conftest import AUTH_TOKEN, ROOT
 from .db_fixtures import fresh_database
 from .fault_proxy import FaultProxy
+from .helpers import fresh_number
 from .worker_procs import kill_worker
 
 pytestmark = pytest.mark.slow
@@ -97,7 +97,7 @@ def until(check: Callable[[], bool], timeout: float, what: str, setup: dict[str,
 def test_a_text_whose_worker_was_killed_mid_send_reaches_the_caller_exactly_once(
         setup, reached):
     box, store, proxy = setup["box"], setup["store"], setup["proxy"]
-    to = f"+1201555{secrets.randbelow(10000):04d}"
+    to = fresh_number()
     message = box.send(kind="wait_estimate", to=to, body="You're next in line.")
     proxy.hang_next(1, 30, reached=reached)  # Twilio's answer never comes back
 
