@@ -50,12 +50,13 @@ def apply_batch(session: Session, records: list[Record]) -> None:
     Consecutive call starts, and consecutive call ends, each go in one executemany (one
     statement each cost more than the rows), still in their place between the others."""
     rows: list[dict[str, Any]] = []
+    dialect = _dialect(session)
     statement, run = None, []
     for record in records:
         if record["op"] == "events":
             rows.extend(_event_rows(record))
             continue
-        this, params = _statement_for(session, record)
+        this, params = _statement_for(dialect, record)
         if this is not statement:
             _execute(session, statement, run)
             statement, run = this, []
@@ -64,26 +65,22 @@ def apply_batch(session: Session, records: list[Record]) -> None:
     _insert_events(session, rows)
 
 
-def _statement_for(session: Session, record: Record) -> tuple[Any, dict[str, Any]]:
+def apply_record(session: Session, record: Record) -> None:
+    apply_batch(session, [record])
+
+
+def _statement_for(dialect: str, record: Record) -> tuple[Any, dict[str, Any]]:
     op = record["op"]
     if op == "start":
-        return _start_statement(_dialect(session)), _start_params(record)
+        return _start_statement(dialect), _start_params(record)
     if op == "end":
-        return _end_statement(_dialect(session), bool(record.get("tags"))), _end_params(record)
+        return _end_statement(dialect, bool(record.get("tags"))), _end_params(record)
     raise ValueError(f"unknown call log record op {op!r}")
 
 
 def _execute(session: Session, statement: Any, params: list[dict[str, Any]]) -> None:
     if params:
         session.execute(statement, params[0] if len(params) == 1 else params)
-
-
-def apply_record(session: Session, record: Record) -> None:
-    if record["op"] == "events":
-        _insert_events(session, _event_rows(record))
-        return
-    statement, params = _statement_for(session, record)
-    _execute(session, statement, [params])
 
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}

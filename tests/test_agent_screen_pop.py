@@ -12,15 +12,12 @@ from ivr_server.simulator.queues import SimulatedQueues
 
 from .conftest import OPEN_HOURS, call_params
 from .helpers import call_events
-from .test_queue_calls import AGENT_FLOW, AGENTS, CALLERS, QUEUE_FLOW, CallerClock, _call
+from .test_queue_calls import AGENT_FLOW, AGENTS, CALLERS, QUEUE_FLOW, _call, clock
+
+__all__ = ["clock"]  # the queue tests' clock fixture, which follows the caller
 
 TOKEN = "screen-pop-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def clock() -> CallerClock:
-    return CallerClock()
 
 
 @pytest.fixture
