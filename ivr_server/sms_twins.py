@@ -54,8 +54,9 @@ def twins_take_turns(redis: Any, key_prefix: str, message: Any, http_timeout: fl
     key, holder = f"{key_prefix}sms:twins:{digest}", str(message.id)
     ttl_ms = int((2 * http_timeout + 5) * 1000)
     deadline = clock() + http_timeout + 1
+    take, release = redis.register_script(_TAKE), redis.register_script(_RELEASE)
     waited = False
-    while not redis.eval(_TAKE, 1, key, holder, ttl_ms):
+    while not take(keys=[key], args=[holder, ttl_ms]):
         waited = True
         if clock() >= deadline:
             raise TwinStillSending(f"an identical text to this number is still being sent "
@@ -65,7 +66,7 @@ def twins_take_turns(redis: Any, key_prefix: str, message: Any, http_timeout: fl
         yield waited
     finally:
         try:
-            if not redis.eval(_RELEASE, 1, key, holder):
+            if not release(keys=[key], args=[holder]):
                 log.warning("sms %s: its turn had lapsed before Twilio answered", message.id)
         except Exception:  # noqa: BLE001 - Redis away: the lock lapses by itself
             log.warning("sms %s: could not give up its turn", message.id, exc_info=True)
