@@ -26,6 +26,7 @@ from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityE
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import metrics
 from .calllog_apply import (
     Record,
     apply_batch,
@@ -213,7 +214,8 @@ class CallLog:
         unreachable. Returns (applied, handled: applied or rejected, that failure)."""
         try:
             with self._sessions.begin() as session:
-                apply_batch(session, [json.loads(text) for text in texts])
+                ended = apply_batch(session, [json.loads(text) for text in texts])
+            _count_ended(ended)
             return len(texts), len(texts), None
         except Exception as exc:
             if self._note_failure(exc):
@@ -222,7 +224,8 @@ class CallLog:
         for text in texts:
             try:
                 with self._sessions.begin() as session:
-                    apply_record(session, json.loads(text))
+                    ended = apply_record(session, json.loads(text))
+                _count_ended(ended)
                 applied += 1
             except Exception as exc:
                 if self._note_failure(exc):
@@ -264,10 +267,12 @@ class CallLog:
                 return
         try:
             with self._sessions.begin() as session:
-                apply_record(session, record)
+                ended = apply_record(session, record)
         except Exception as exc:
             self._note_failure(exc)
             self._to_backlog(record, exc)
+            return
+        _count_ended(ended)
 
     def _to_backlog(self, record: Record, reason: object) -> None:
         text = json.dumps(record, default=str)
@@ -353,3 +358,8 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError | DisconnectionError | PoolTimeoutError)
 
 
+def _count_ended(outcomes: list[str | None]) -> None:
+    """The calls-ended metric counts a call when its end is in the log, with the log's
+    outcome (a safe-path call is transferred in both), once the transaction is committed."""
+    for outcome in outcomes:
+        metrics.call_ended(outcome)

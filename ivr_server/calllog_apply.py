@@ -18,7 +18,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal_column, update
+from sqlalchemy import and_, case, exists, func, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -44,14 +44,19 @@ SIDE_KINDS = (SAFE_PATH, "status", "error", "caller_hung_up", "sms_queued", "sms
 GUESSED_OUTCOMES = ("abandoned", "failed")
 
 
-def apply_batch(session: Session, records: list[Record]) -> None:
+def apply_batch(session: Session, records: list[Record]) -> list[str | None]:
     """Apply records in order, but all their events in one multi-row insert: events need no
     call row (no foreign key) and keep their order, and this is most of the writer's work.
     Consecutive call starts, and consecutive call ends, each go in one executemany (one
-    statement each cost more than the rows), still in their place between the others."""
+    statement each cost more than the rows), still in their place between the others.
+
+    Returns the outcome the log now holds for each call end applied (one per end record),
+    read back because the database may have relabelled a guess: what the calls-ended metric
+    counts, so it agrees with the log."""
     rows: list[dict[str, Any]] = []
     dialect = _dialect(session)
     statement, run = None, []
+    ended: list[str] = []
     for record in records:
         if record["op"] == "events":
             rows.extend(_event_rows(record))
@@ -61,12 +66,24 @@ def apply_batch(session: Session, records: list[Record]) -> None:
             _execute(session, statement, run)
             statement, run = this, []
         run.append(params)
+        if record["op"] == "end":
+            ended.append(params["call_sid"])
     _execute(session, statement, run)
     _insert_events(session, rows)
+    return _outcomes(session, ended)
 
 
-def apply_record(session: Session, record: Record) -> None:
-    apply_batch(session, [record])
+def apply_record(session: Session, record: Record) -> list[str | None]:
+    return apply_batch(session, [record])
+
+
+def _outcomes(session: Session, call_sids: list[str]) -> list[str | None]:
+    if not call_sids:
+        return []
+    calls = Call.__table__
+    held = dict(session.execute(select(calls.c.call_sid, calls.c.outcome)
+                                .where(calls.c.call_sid.in_(set(call_sids)))).all())
+    return [held.get(sid) for sid in call_sids]
 
 
 def _statement_for(dialect: str, record: Record) -> tuple[Any, dict[str, Any]]:

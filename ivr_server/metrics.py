@@ -52,7 +52,7 @@ HTTP_LATENCY = Histogram(
     "Time to answer an HTTP request (Twilio webhooks, admin pages), by URL rule",
     ["endpoint", "method", "status"], buckets=REQUEST_BUCKETS)
 CALLS_ENDED = Counter(
-    "ivr_calls_ended", "Calls that ended, by outcome (from Twilio's status callback)",
+    "ivr_calls_ended", "Calls that ended, by outcome (as the call log holds it)",
     ["outcome"])
 SMS_MESSAGES = Counter(
     "ivr_sms_messages", "Text messages: queued and refused by the web server, sent and failed "
@@ -70,7 +70,8 @@ RECOGNITION = Histogram(
 
 
 def call_ended(outcome: str | None) -> None:
-    """A call is over (counted once per status callback that reports its end)."""
+    """A call is over: counted by the process that writes its end into the call log, with
+    the log's outcome (calllog.py), once per status callback that reports the end."""
     CALLS_ENDED.labels(_bounded(outcome or "", OUTCOMES)).inc()
 
 

@@ -20,7 +20,7 @@ from flows.events import CallStarted, DigitsEntered, Event, NoInput, Repeat, Tra
 from flows.loader import Flow
 from flows.session import Session, new_session
 
-from . import metrics, twiml
+from . import twiml
 from .agent_brief import brief_agents
 from .signature import is_signed, websocket_url
 from .sms_triggers import survey_text
@@ -207,7 +207,6 @@ def _status() -> str:
         # or unreadable session guesses; the call log relabels a call whose last turn was
         # the safe path to a person as transferred (calllog_apply.SAFE_PATH).
         outcome = "failed" if unreadable else _outcome(session, call_status)
-        metrics.call_ended(outcome)
         s.calllog.call_ended(call_sid=sid, status=call_status, outcome=outcome,
                              duration=whole_number(duration), at=now,
                              tags=session.tags if session else {},

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from ivr_server import create_app
 from ivr_server.calllog import CallLog
@@ -101,6 +102,11 @@ def kinds(source, call_sid: str) -> list[str]:  # noqa: ANN001
     return [e.kind for e in call_events(source, call_sid)]
 
 
+def ended(outcome: str) -> float:
+    """ivr_calls_ended_total{outcome} as this process counted it."""
+    return REGISTRY.get_sample_value("ivr_calls_ended_total", {"outcome": outcome}) or 0.0
+
+
 def test_a_caller_in_a_menu_when_redis_dies_reaches_a_person_and_the_call_is_logged(
         config, clock, redis_server, database_url):
     app = app_on(config, redis_server, clock)
@@ -108,6 +114,7 @@ def test_a_caller_in_a_menu_when_redis_dies_reaches_a_person_and_the_call_is_log
     call.dial()
     call.expect_heard(MENU)
     app.extensions["ivr"].writer.drain()  # as the writer thread had, by now
+    transferred, failed = ended("transferred"), ended("failed")
 
     redis_server.kill()
     call.press("1")  # every webhook from here on meets the outage
@@ -123,6 +130,8 @@ def test_a_caller_in_a_menu_when_redis_dies_reaches_a_person_and_the_call_is_log
     logged = kinds(database_url, call.call_sid)
     assert logged[0] == "call_started" and "prompt" in logged
     assert logged[-3:] == ["error", "safe_path", "status"]
+    # Dashboards say what the log says: put through to a person, not failed.
+    assert (ended("transferred"), ended("failed")) == (transferred + 1, failed)
 
     redis_server.start()  # back: the next caller gets the menu, and is logged as usual
     later = caller(app, "+14155550171")
@@ -142,6 +151,7 @@ def test_a_caller_put_through_while_redis_was_away_is_logged_transferred_once_it
     call.dial()
     call.expect_heard(MENU)
     app.extensions["ivr"].writer.drain()
+    transferred, abandoned = ended("transferred"), ended("abandoned")
     redis_server.kill()
     call.press("2")  # meets the outage: the safe path
     call.expect_heard("having trouble right now. Connecting you")
@@ -156,6 +166,7 @@ def test_a_caller_put_through_while_redis_was_away_is_logged_transferred_once_it
     row = call_row(app, call.call_sid)
     assert (row.status, row.outcome) == ("completed", "transferred")
     assert kinds(app, call.call_sid)[-3:] == ["error", "safe_path", "status"]
+    assert (ended("transferred"), ended("abandoned")) == (transferred + 1, abandoned)
 
 
 def test_callers_who_ring_while_redis_is_away_reach_a_person_and_are_logged(
