@@ -132,8 +132,10 @@ def table(res: dict[str, Any]) -> str:
         row(f"max throughput, wrk -t{a['wrk_threads']} -c{a['connections']} "
             f"{ivr['seconds']:.0f} s: production server / bare Flask (req/s)",
             f"**{ivr['rps']:.0f}** / {bare['rps']:.0f}")
-        row("throughput ratio production / bare", f"**{ratio}**",
-            f">= {TARGET_RATIO} {mark[ratio >= TARGET_RATIO]}")
+        valid = not (ivr["exhausted"] or bare["exhausted"])
+        row("throughput ratio production / bare", f"**{ratio}**" + (
+            "" if valid else " (INVALID: a replay ran out of requests before the end; "
+            "raise --wrk-calls)"), f">= {TARGET_RATIO} {mark[valid and ratio >= TARGET_RATIO]}")
         row("intended answers under wrk (production / bare)",
             f"{ivr['intended']}/{ivr['answered']} / {bare['intended']}/{bare['answered']}")
     total = sum(res["errors"].values())
