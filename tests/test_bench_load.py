@@ -5,8 +5,10 @@ not this test's: nothing here is timed."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +42,25 @@ def test_a_short_load_run_walks_every_path_without_an_error(tmp_path: Path) -> N
     assert "wait_estimate" in sms_kinds, sms_kinds
     assert result["phase1"]["webhooks"]["webhooks"] > 0
     assert "| errors (every kind below) | **0** |" in done.stdout
+
+
+def test_bare_flask_is_measured_for_the_whole_run_however_few_requests_were_signed(
+        tmp_path: Path) -> None:
+    """The ratio's denominator: bare Flask replays the IVR's signed requests round and round,
+    so a server faster than the replay is long still answers for all of wrk's seconds (a
+    replay that ran out once made bare Flask look slower and the ratio better)."""
+    from bench import load_ratio
+
+    wrk_path = shutil.which("wrk")
+    if wrk_path is None:
+        pytest.fail("wrk is not installed (./dev test installs it with apt-get)", pytrace=False)
+    replay = load_ratio.script(tmp_path, 9, "token", "ratio", "t", calls=4, threads=1,
+                               connections=2)  # 12 requests: gone in milliseconds
+    args = argparse.Namespace(wrk_threads=1, connections=2, wrk_seconds=2.0)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    bare = load_ratio.bare_throughput(wrk_path, tmp_path, replay, 1, 2, args, env)["result"]
+
+    assert not bare["exhausted"], bare
+    assert bare["answered"] > 12 * 10 and bare["seconds"] >= 1.5, bare
+    assert bare["intended"] == bare["answered"], bare  # every answer a 200 with TwiML
