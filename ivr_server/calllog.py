@@ -30,7 +30,6 @@ from . import metrics
 from .calllog_apply import (
     Record,
     apply_batch,
-    apply_record,
     aware,
     event_records,
     iso,
@@ -213,9 +212,7 @@ class CallLog:
         for good (given to `rejected`) cannot block the rest; stop where the database is
         unreachable. Returns (applied, handled: applied or rejected, that failure)."""
         try:
-            with self._sessions.begin() as session:
-                ended = apply_batch(session, [json.loads(text) for text in texts])
-            _count_ended(ended)
+            self._commit([json.loads(text) for text in texts])
             return len(texts), len(texts), None
         except Exception as exc:
             if self._note_failure(exc):
@@ -223,9 +220,7 @@ class CallLog:
         applied = handled = 0
         for text in texts:
             try:
-                with self._sessions.begin() as session:
-                    ended = apply_record(session, json.loads(text))
-                _count_ended(ended)
+                self._commit([json.loads(text)])
                 applied += 1
             except Exception as exc:
                 if self._note_failure(exc):
@@ -266,13 +261,19 @@ class CallLog:
                 self._to_backlog(record, None)
                 return
         try:
-            with self._sessions.begin() as session:
-                ended = apply_record(session, record)
+            self._commit([record])
         except Exception as exc:
             self._note_failure(exc)
             self._to_backlog(record, exc)
-            return
-        _count_ended(ended)
+
+    def _commit(self, records: list[Record]) -> None:
+        """Apply records in one transaction; once it is committed, count each call end in
+        the calls-ended metric with the outcome the log now holds (a safe-path call is
+        transferred in both)."""
+        with self._sessions.begin() as session:
+            outcomes = apply_batch(session, records)
+        for outcome in outcomes:
+            metrics.call_ended(outcome)
 
     def _to_backlog(self, record: Record, reason: object) -> None:
         text = json.dumps(record, default=str)
@@ -356,10 +357,3 @@ def _transient(exc: BaseException) -> bool:
     if isinstance(exc, IntegrityError | DataError):
         return False
     return isinstance(exc, DBAPIError | DisconnectionError | PoolTimeoutError)
-
-
-def _count_ended(outcomes: list[str | None]) -> None:
-    """The calls-ended metric counts a call when its end is in the log, with the log's
-    outcome (a safe-path call is transferred in both), once the transaction is committed."""
-    for outcome in outcomes:
-        metrics.call_ended(outcome)

@@ -73,10 +73,6 @@ def apply_batch(session: Session, records: list[Record]) -> list[str | None]:
     return _outcomes(session, ended)
 
 
-def apply_record(session: Session, record: Record) -> list[str | None]:
-    return apply_batch(session, [record])
-
-
 def _outcomes(session: Session, call_sids: list[str]) -> list[str | None]:
     if not call_sids:
         return []
