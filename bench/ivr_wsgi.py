@@ -1,7 +1,8 @@
 """The real IVR app for gunicorn (`bench.ivr_wsgi:app`), configured by the environment alone.
 
-Bench-only knobs, all read from the environment, and no other change to the app:
-BENCH_CRM_URL replaces the flows' `crm_url` setting (config.toml has no variable for it),
+Bench-only knobs, all read from the environment:
+BENCH_CRM_URL replaces the flows' `crm_url` setting (config.toml has no variable for it) and
+turns the CRM circuit breaker off, so every call pays its failed lookup as before the breaker,
 BENCH_CLOCK_OFFSET shifts the clock so the demo flow is in office hours at any hour, and
 BENCH_PROFILE_DIR samples each worker's CPU (`--profile`, bench/sampler.py) to find hot
 paths.
@@ -30,6 +31,7 @@ def bench_config() -> Config:
     crm = os.environ.get("BENCH_CRM_URL")
     if crm:
         config = config.with_section("flows", settings={**config.flows.settings, "crm_url": crm})
+        config = config.with_section("lookup", breaker_failures=0)
     return config
 
 

@@ -24,6 +24,7 @@ from .clock import Clock, system_clock
 from .config import Config, load_config
 from .db import make_engine, make_session_factory
 from .lookup import HttpLookup
+from .lookup_breaker import CircuitBreaker
 from .queue_state import QueueState
 from .redis_conn import connect
 from .registry import FlowRegistry
@@ -102,8 +103,10 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         session_factory=session_factory,
         validator=Signer(auth_token(config)),
         clock=clock or system_clock,
-        lookup=lookup or HttpLookup(config.lookup.max_timeout, config.lookup.max_bytes,
-                                    config.lookup.use_env_proxy),
+        lookup=lookup or HttpLookup(
+            config.lookup.max_timeout, config.lookup.max_bytes, config.lookup.use_env_proxy,
+            CircuitBreaker(config.lookup.breaker_failures, config.lookup.breaker_cooldown,
+                           clock or system_clock)),
         writer=BacklogWriter(calllog, redis_client, prefix,
                              interval=config.calllog.flush_interval, logger=log),
         streams=StreamAnswers(redis_client, prefix),

@@ -111,6 +111,8 @@ class LookupConfig:
     max_timeout: float = 5.0
     max_bytes: int = 256 * 1024
     use_env_proxy: bool = False
+    breaker_failures: int = 5  # failed lookups in a row that stop lookups to a CRM; 0: never
+    breaker_cooldown: float = 30.0  # seconds before one lookup tries the CRM again
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Performs the engine's HTTP lookups (a CRM): bounded in time and size, never raising.
 
 urllib3 directly, with one pool of kept-alive connections per CRM host: a lookup happens
-inside a caller's turn, and requests' layers on top cost more CPU than the round trip.
+inside a caller's turn, and requests' layers on top cost more CPU than the round trip. A CRM
+that keeps failing is skipped for a while (lookup_breaker.py).
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from urllib3.exceptions import HTTPError, TimeoutError
 from flows.actions import HttpRequest
 from flows.events import LookupDone
 
+from .lookup_breaker import CircuitBreaker
+
 USER_AGENT = "ivr-server lookup"
 
 
 class HttpLookup:
-    def __init__(self, max_timeout: float, max_bytes: int, use_env_proxy: bool = False):
+    def __init__(self, max_timeout: float, max_bytes: int, use_env_proxy: bool = False,
+                 breaker: CircuitBreaker | None = None):
         self.max_timeout, self.max_bytes = max_timeout, max_bytes
+        self.breaker = breaker
         # No proxy variables by default: a CRM is reached directly (lookup.use_env_proxy
         # routes through HTTP(S)_PROXY, honouring NO_PROXY).
         self.use_env_proxy = use_env_proxy
@@ -31,6 +36,25 @@ class HttpLookup:
         self._proxies: dict[str, urllib3.ProxyManager] = {}
 
     def __call__(self, request: HttpRequest) -> LookupDone:
+        if self.breaker is None:
+            return self._fetch(request)
+        parts = urlsplit(request.url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        skipped = self.breaker.allow(origin)
+        if skipped:
+            return LookupDone(ok=False, error=skipped, elapsed_ms=0.0)
+        healthy = False
+        try:
+            answer = self._fetch(request)
+            # The CRM answered, even "not found": it is up. Timeouts, refused connections,
+            # 5xx and 429 (slow down) count against it.
+            healthy = answer.status is not None and answer.status < 500 \
+                and answer.status != 429 and not (answer.error or "").startswith("timed out")
+            return answer
+        finally:
+            self.breaker.record(origin, healthy)
+
+    def _fetch(self, request: HttpRequest) -> LookupDone:
         started = time.perf_counter()
         timeout = min(request.timeout, self.max_timeout)
 
