@@ -22,7 +22,7 @@ from .calllog import CallLog
 from .calllog_writer import BacklogWriter
 from .clock import Clock, system_clock
 from .config import Config, load_config
-from .db import make_engine, make_session_factory
+from .db import make_engine, make_report_sessions, make_session_factory
 from .lookup import HttpLookup
 from .lookup_breaker import CircuitBreaker
 from .queue_state import QueueState
@@ -51,6 +51,7 @@ class Services:
     registry: FlowRegistry
     calllog: CallLog
     session_factory: sessionmaker
+    report_sessions: sessionmaker  # the admin pages' reports: a longer statement timeout
     validator: Signer
     clock: Clock
     lookup: Callable[[HttpRequest], LookupDone]
@@ -87,7 +88,8 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
             raise RuntimeError("no Redis configured: set REDIS_URL, or start the server with "
                                "`ivr serve`, which runs an embedded Redis")
         redis_client = connect(config.redis.url)
-    engine = make_engine(config.database_url)
+    engine = make_engine(config.database_url,
+                         statement_timeout=config.database.statement_timeout)
     session_factory = make_session_factory(engine)
     prefix = config.redis.key_prefix
     calllog = CallLog(session_factory, redis_client, prefix, log,
@@ -101,6 +103,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
                               reload_interval=config.flows.reload_interval, logger=log),
         calllog=calllog,
         session_factory=session_factory,
+        report_sessions=make_report_sessions(engine, config.database.report_timeout),
         validator=Signer(auth_token(config)),
         clock=clock or system_clock,
         lookup=lookup or HttpLookup(

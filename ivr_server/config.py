@@ -85,6 +85,8 @@ class RedisConfig:
 @dataclass(frozen=True)
 class DatabaseConfig:
     url: str = ""
+    statement_timeout: float = 3.0  # seconds a server or worker statement may take; 0: no limit
+    report_timeout: float = 60.0  # the same for the admin pages' reports and exports
 
 
 @dataclass(frozen=True)

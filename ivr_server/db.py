@@ -33,7 +33,7 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+def make_engine(url: str | URL, *, statement_timeout: float = 0.0, **kwargs: Any) -> Engine:
     """An engine tuned for its backend.
 
     SQLite: WAL and a busy timeout, so several processes can share the file.
@@ -42,6 +42,9 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     usual way one dies; a busy pool would otherwise ping on every checkout, doubling the
     round trips of a webhook's short transactions). One that dies in use is invalidated
     with the pool by SQLAlchemy, and the call log keeps what it could not write.
+    `statement_timeout` (seconds, PostgreSQL): the server cancels a longer statement (one
+    stuck on a lock, a stalled server), and a free pooled connection is awaited no longer,
+    so a webhook never hangs on the database; migrations leave it at 0, no limit.
     """
     parsed = normalize_url(url)
     backend = parsed.get_backend_name()
@@ -58,6 +61,14 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
         if "connect_timeout" not in parsed.query:
             # A webhook must answer Twilio within seconds; never hang on a dead database.
             connect_args.setdefault("connect_timeout", 5)
+        if statement_timeout > 0:
+            # Sent with the connection (no round trip), after any options the URL has.
+            ms = max(1, round(statement_timeout * 1000))
+            options = " ".join(filter(None, (connect_args.get("options") or
+                                             parsed.query.get("options"),
+                                             f"-c statement_timeout={ms}")))
+            connect_args["options"] = options
+            kwargs.setdefault("pool_timeout", statement_timeout)
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
         if not kwargs.get("pool_pre_ping"):
             event.listen(engine, "checkout", _ping_if_rested(engine))
@@ -117,6 +128,20 @@ def engine_of(session_factory: sessionmaker[Session]) -> Engine:
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded attributes after commit (callers read rows after writing)."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def make_report_sessions(engine: Engine, timeout: float) -> sessionmaker[Session]:
+    """Sessions for reports (the admin pages' dashboard, call lists, exports) over a week of
+    calls: each transaction may run `timeout` seconds (0: no limit), not the webhooks' few."""
+    factory = make_session_factory(engine)
+    if engine.dialect.name == "postgresql":
+        ms = max(0, round(timeout * 1000))
+
+        @event.listens_for(factory, "after_begin")
+        def _longer(_session: Session, _transaction: Any, connection: Connection) -> None:
+            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+
+    return factory
 
 
 def alembic_config(url: str | URL) -> AlembicConfig:

@@ -1,13 +1,17 @@
 """When the server texts a caller: a wait estimate while they queue, a survey after a call.
 
 Both are decided here from the live state and the pure policy (sms.policy), then queued for
-the worker (sms_outbox); nothing here waits on Twilio.
+the worker (sms_outbox); nothing here waits on Twilio. A text the database cannot take now
+is not sent, and the call log says so: the caller's turn goes on without it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from flows.events import WaitEstimate
 from flows.session import Session
@@ -15,6 +19,8 @@ from sms.errors import SmsError
 from sms.numbers import normalise
 from sms.policy import should_send_wait_update, survey_due
 from sms.templates import DEFAULT_TEMPLATES, render_sms
+
+log = logging.getLogger("ivr_server.sms")
 
 
 def templates(s: Any, session: Session | None) -> dict[str, str]:
@@ -48,7 +54,13 @@ def wait_text(s: Any, session: Session, position: int, estimate: WaitEstimate | 
         s.calllog.add_events(session.call_sid, [{"at": s.clock(), "node": session.node,
                                                  "kind": "sms_error", "data": {"error": str(exc)}}])
         return
-    if s.outbox.send(kind=kind, to=session.caller, body=body, call_sid=session.call_sid):
+    try:
+        queued = s.outbox.send(kind=kind, to=session.caller, body=body,
+                               call_sid=session.call_sid)
+    except SQLAlchemyError as exc:
+        _not_stored(s, session, kind, exc)
+        return
+    if queued:
         session.queue["sms"] = [*sent, estimate.seconds]
         s.calllog.add_events(session.call_sid, [{"at": s.clock(), "node": session.node,
                                                  "kind": "sms_queued",
@@ -59,6 +71,22 @@ def survey_text(s: Any, session: Session, duration: int | None, now: dt.datetime
     """One survey after a completed call, unless the number was surveyed in the last
     `survey_every_days` (however it is formatted, whichever process asks), opted out, or the
     call was too short to judge."""
+    try:
+        _survey(s, session, duration, now)
+    except SQLAlchemyError as exc:
+        _not_stored(s, session, "survey_question", exc)
+
+
+def _not_stored(s: Any, session: Session, kind: str, exc: SQLAlchemyError) -> None:
+    cause = getattr(exc, "orig", None) or exc  # e.g. QueryCanceled: the statement timed out
+    error = f"not sent, database unavailable: {type(cause).__name__}"
+    log.error("sms %s for call %s %s", kind, session.call_sid, error)
+    s.calllog.add_events(session.call_sid, [{"at": s.clock(), "node": session.node,
+                                             "kind": "sms_error",
+                                             "data": {"kind": kind, "error": error}}])
+
+
+def _survey(s: Any, session: Session, duration: int | None, now: dt.datetime) -> None:
     config = s.config.sms
     if not (config.surveys and s.outbox.configured) or session.outcome == "callback":
         return  # a call that ends with a call back pending is judged after the call back

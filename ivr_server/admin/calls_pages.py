@@ -69,7 +69,7 @@ def _page_number() -> int:
 def calls() -> Any:
     a = admin_services()
     filters = _filters(a)
-    page = q.page_of_calls(a.ivr.session_factory, filters, _page_number(), a.page_size)
+    page = q.page_of_calls(a.ivr.report_sessions, filters, _page_number(), a.page_size)
     revealed = _reveal(a, "calls", filters=filters.active, page=page.page)
     keep = {**filters.active, **({"reveal": "1"} if revealed else {})}
     try:
@@ -99,7 +99,7 @@ def export() -> Response:
     revealed = _reveal(a, "calls.csv", filters=filters.active)
     a.audit.record(user.username, "calls_exported", "calls.csv", filters=filters.active,
                    revealed=revealed)
-    rows = q.all_calls(a.ivr.session_factory, filters)
+    rows = q.all_calls(a.ivr.report_sessions, filters)
     shown, zone = _number_shower(revealed), a.zone
     stamp = a.ivr.clock().astimezone(zone).strftime("%Y%m%d-%H%M")
     return Response(_csv_chunks(rows, lambda c: q.csv_row(c, zone, shown(c.from_number))),
@@ -124,7 +124,7 @@ def _csv_chunks(rows: Iterator[Any], to_cells: Callable[[Any], list[str]]) -> It
 @bp.get("/<call_sid>")
 def call(call_sid: str) -> Any:
     a = admin_services()
-    record = q.call_record(a.ivr.session_factory, call_sid[:64])
+    record = q.call_record(a.ivr.report_sessions, call_sid[:64])
     if record is None:
         return render_template(
             "admin/error.html", code=404, name="Call not found",

@@ -190,10 +190,10 @@ def dashboard() -> Any:
     now = ivr.clock()
     period = parse_period(request.args, now, a.zone)
     filters = _filters_from(request.args, period)
-    rows = fetch(ivr.session_factory, filters)
+    rows = fetch(ivr.report_sessions, filters)
     visits = [v for v in m.queue_visits(rows.events)
               if not filters.queue or v.queue == filters.queue]
-    flows = sorted(set(ivr.registry.live()) | set(flows_in(ivr.session_factory,
+    flows = sorted(set(ivr.registry.live()) | set(flows_in(ivr.report_sessions,
                                                             period.start, period.end))
                    | ({filters.flow} if filters.flow else set()))
     queues = sorted(set(ivr.config.queues.agents) | flow_queues(ivr)
