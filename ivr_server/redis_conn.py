@@ -9,7 +9,9 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -93,12 +95,91 @@ def _die_with_parent() -> None:
         pass  # not Linux: shutdown() still stops it on every normal exit
 
 
-def connect(url: str, *, decode: bool = True) -> redis.Redis:
+SOCKET_TIMEOUT = 2.0  # seconds Redis may take to accept a connection or to answer
+TIMEOUT_PAUSE = 5.0  # seconds Redis is not asked at all after it did not answer in time
+
+
+class RedisPause:
+    """After Redis did not answer in time, every command fails at once for `seconds`.
+
+    Why: a Redis that accepts connections but does not answer (stalled, a long script, a
+    network that drops packets) costs each command its whole socket timeout, and a webhook
+    makes several, plus the safe path's own writes: a minute in all, four times what Twilio
+    waits before playing its application error. Paused, only the command that found it
+    waits; the others fail fast and the caller gets the safe path (the call log goes to SQL)
+    at once. A refused connection fails fast by itself, so it ends a pause rather than
+    starting one. Shared by the clients of one connection pool's settings (as `pause` in its
+    connection kwargs); no lock: one float is set and read.
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.seconds, self.clock = seconds, clock
+        self.until = 0.0
+
+    def check(self) -> None:
+        if self.until and self.clock() < self.until:
+            raise redis.ConnectionError(
+                f"Redis did not answer within {SOCKET_TIMEOUT:g}s; not asked again for "
+                f"{self.seconds:g}s")
+
+    def timed_out(self) -> None:
+        if not self.until:
+            log.error("Redis did not answer within %gs: commands fail at once for %gs at a "
+                      "time until it does", SOCKET_TIMEOUT, self.seconds)
+        self.until = self.clock() + self.seconds
+
+    def answered(self) -> None:
+        if self.until:
+            self.until = 0.0
+            log.warning("Redis answers again")
+
+
+class _Pausing:
+    """Mixed into the pool's connection class: checks and feeds the pool's RedisPause."""
+
+    def __init__(self, *args: Any, pause: RedisPause, **kwargs: Any):
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        self._pause = pause
+
+    def connect(self) -> None:
+        self._pause.check()
+        self._watch(super().connect)  # type: ignore[misc]
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        self._pause.check()
+        super().send_packed_command(command, check_health)  # type: ignore[misc]
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        return self._watch(lambda: super(_Pausing, self).read_response(  # type: ignore[misc]
+            *args, **kwargs))
+
+    def _watch(self, io: Callable[[], Any]) -> Any:
+        try:
+            result = io()
+        except redis.TimeoutError:
+            self._pause.timed_out()
+            raise
+        except redis.ConnectionError:
+            self._pause.answered()  # refused or reset: fast, no reason to pause
+            raise
+        self._pause.answered()
+        return result
+
+
+def connect(url: str, *, decode: bool = True, pause: float = TIMEOUT_PAUSE) -> redis.Redis:
     """A client with short timeouts: a webhook must degrade, not hang, when Redis is away.
-    RQ needs `decode=False`: its jobs are binary."""
-    return redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0,
-                                health_check_interval=30, decode_responses=decode,
-                                retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1))
+    A timeout is not retried (the retry would wait as long again) and pauses Redis for
+    `pause` seconds (RedisPause). RQ needs `decode=False`: its jobs are binary."""
+    client = redis.Redis.from_url(
+        url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT,
+        health_check_interval=30, decode_responses=decode,
+        retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1,
+                    supported_errors=(redis.ConnectionError,)))
+    pool = client.connection_pool
+    base = pool.connection_class
+    pool.connection_class = type(f"Pausing{base.__name__}", (_Pausing, base), {})
+    pool.connection_kwargs["pause"] = RedisPause(pause)
+    return client
 
 
 def running_server_url(redis_url: str, instance_dir: Path) -> str | None:
