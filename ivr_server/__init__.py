@@ -22,7 +22,7 @@ from .calllog import CallLog
 from .calllog_writer import BacklogWriter
 from .clock import Clock, system_clock
 from .config import Config, load_config
-from .db import make_engine, make_report_sessions, make_session_factory
+from .db import configured_engine, make_report_sessions, make_session_factory
 from .lookup import HttpLookup
 from .lookup_breaker import CircuitBreaker
 from .queue_state import QueueState
@@ -88,8 +88,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
             raise RuntimeError("no Redis configured: set REDIS_URL, or start the server with "
                                "`ivr serve`, which runs an embedded Redis")
         redis_client = connect(config.redis.url)
-    engine = make_engine(config.database_url,
-                         statement_timeout=config.database.statement_timeout)
+    engine = configured_engine(config)
     session_factory = make_session_factory(engine)
     prefix = config.redis.key_prefix
     calllog = CallLog(session_factory, redis_client, prefix, log,

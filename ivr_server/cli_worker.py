@@ -16,18 +16,11 @@ import click
 from .config import Config
 
 
-def job_engine(config: Config):  # noqa: ANN201 - sqlalchemy.Engine
-    """The database as jobs use it: statements bounded like the web server's."""
-    from .db import make_engine
-
-    return make_engine(config.database_url, statement_timeout=config.database.statement_timeout)
-
-
 def job_context(config: Config, redis_url: str):  # noqa: ANN201 - sms_jobs.JobContext
     """What jobs need, made once per worker process from the config."""
     from . import auth_token
     from .clock import system_clock
-    from .db import make_session_factory
+    from .db import configured_engine, make_session_factory
     from .redis_conn import connect
     from .sessions import SessionStore
     from .sms_jobs import JobContext
@@ -47,7 +40,7 @@ def job_context(config: Config, redis_url: str):  # noqa: ANN201 - sms_jobs.JobC
         return bool(session and not session.done and session.queue.get("name")
                     and not session.queue.get("leaving"))
 
-    return JobContext(SmsStore(make_session_factory(job_engine(config))), rest,
+    return JobContext(SmsStore(make_session_factory(configured_engine(config))), rest,
                       config.sms, system_clock,
                       f"{base}/sms/status" if base else None, still_queued,
                       locks=redis, key_prefix=config.redis.key_prefix)
@@ -57,12 +50,12 @@ def callback_job_context(config: Config, redis_url: str):  # noqa: ANN201 - Call
     from . import twilio_rest  # the factory in __init__, not the module
     from .callback_setup import callback_context
     from .clock import system_clock
-    from .db import make_session_factory
+    from .db import configured_engine, make_session_factory
     from .queue_state import QueueState
     from .redis_conn import connect
 
     return callback_context(config, connect(redis_url, decode=False),
-                            make_session_factory(job_engine(config)),
+                            make_session_factory(configured_engine(config)),
                             QueueState(connect(redis_url), config.redis.key_prefix),
                             twilio_rest(config), system_clock)
 

@@ -130,6 +130,12 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def configured_engine(config: Any) -> Engine:
+    """The engine of a server or worker process (an ivr_server.config.Config): the
+    configured database, its statements bounded by [database] statement_timeout."""
+    return make_engine(config.database_url, statement_timeout=config.database.statement_timeout)
+
+
 def make_report_sessions(engine: Engine, timeout: float) -> sessionmaker[Session]:
     """Sessions for reports (the admin pages' dashboard, call lists, exports) over a week of
     calls: each transaction may run `timeout` seconds (0: no limit), not the webhooks' few."""

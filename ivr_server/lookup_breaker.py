@@ -61,12 +61,12 @@ class CircuitBreaker:
         if not self.enabled:
             return
         with self._lock:
-            circuit = self._circuits.setdefault(origin, _Circuit())
             if healthy:
-                if circuit.open_until is not None:
+                closed = self._circuits.pop(origin, None)
+                if closed is not None and closed.open_until is not None:
                     log.warning("CRM %s answers again: lookups resume", origin)
-                self._circuits.pop(origin, None)
                 return
+            circuit = self._circuits.setdefault(origin, _Circuit())
             circuit.failures += 1
             circuit.trying = False
             if circuit.failures >= self.failures:

@@ -150,12 +150,11 @@ class _Pausing:
         super().send_packed_command(command, check_health)  # type: ignore[misc]
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
-        return self._watch(lambda: super(_Pausing, self).read_response(  # type: ignore[misc]
-            *args, **kwargs))
+        return self._watch(super().read_response, *args, **kwargs)  # type: ignore[misc]
 
-    def _watch(self, io: Callable[[], Any]) -> Any:
+    def _watch(self, io: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
-            result = io()
+            result = io(*args, **kwargs)
         except redis.TimeoutError:
             self._pause.timed_out()
             raise

@@ -51,8 +51,7 @@ def wait_text(s: Any, session: Session, position: int, estimate: WaitEstimate | 
         body = render_sms(kind, {"company": config.company, "position": position,
                                  "wait": estimate.phrase}, templates=templates(s, session))
     except SmsError as exc:
-        s.calllog.add_events(session.call_sid, [{"at": s.clock(), "node": session.node,
-                                                 "kind": "sms_error", "data": {"error": str(exc)}}])
+        _note(s, session, "sms_error", {"error": str(exc)})
         return
     try:
         queued = s.outbox.send(kind=kind, to=session.caller, body=body,
@@ -62,9 +61,7 @@ def wait_text(s: Any, session: Session, position: int, estimate: WaitEstimate | 
         return
     if queued:
         session.queue["sms"] = [*sent, estimate.seconds]
-        s.calllog.add_events(session.call_sid, [{"at": s.clock(), "node": session.node,
-                                                 "kind": "sms_queued",
-                                                 "data": {"kind": kind, "body": body}}])
+        _note(s, session, "sms_queued", {"kind": kind, "body": body})
 
 
 def survey_text(s: Any, session: Session, duration: int | None, now: dt.datetime) -> None:
@@ -81,9 +78,15 @@ def _not_stored(s: Any, session: Session, kind: str, exc: SQLAlchemyError) -> No
     cause = getattr(exc, "orig", None) or exc  # e.g. QueryCanceled: the statement timed out
     error = f"not sent, database unavailable: {type(cause).__name__}"
     log.error("sms %s for call %s %s", kind, session.call_sid, error)
-    s.calllog.add_events(session.call_sid, [{"at": s.clock(), "node": session.node,
-                                             "kind": "sms_error",
-                                             "data": {"kind": kind, "error": error}}])
+    _note(s, session, "sms_error", {"kind": kind, "error": error})
+
+
+def _note(s: Any, session: Session, kind: str, data: dict[str, Any],
+          at: dt.datetime | None = None, node: str | None = "") -> None:
+    """One event in the call's log; `node` "" is the caller's current node."""
+    s.calllog.add_events(session.call_sid, [{"at": at or s.clock(),
+                                             "node": session.node if node == "" else node,
+                                             "kind": kind, "data": data}])
 
 
 def _survey(s: Any, session: Session, duration: int | None, now: dt.datetime) -> None:
@@ -103,8 +106,7 @@ def _survey(s: Any, session: Session, duration: int | None, now: dt.datetime) ->
         body = render_sms("survey_question", {"company": config.company},
                           templates=templates(s, session))
     except SmsError as exc:
-        s.calllog.add_events(session.call_sid, [{"at": now, "node": None, "kind": "sms_error",
-                                                 "data": {"error": str(exc)}}])
+        _note(s, session, "sms_error", {"error": str(exc)}, at=now, node=None)
         return
     gate = f"{s.config.redis.key_prefix}sms:surveyed:{number}"
     if not s.redis.set(gate, session.call_sid, nx=True, ex=config.survey_every_days * 86400):

@@ -7,6 +7,8 @@ background writer would) or a database URL to read as it is.
 from __future__ import annotations
 
 import random
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import phonenumbers
@@ -48,3 +50,24 @@ def call_events(source: Any, call_sid: str) -> list[CallEvent]:
         for row in rows:
             db.expunge(row)
         return rows
+
+
+def answered(turn: Callable[[], Any], *, within: float, hung: str) -> Any:
+    """Run a caller's turn in a thread and return what it returned (or raise what it
+    raised); `hung` fails the test if it has not ended after `within` seconds, a bound that
+    only keeps a broken build from hanging the suite."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = turn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(within)
+    assert not thread.is_alive(), hung
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")

@@ -23,7 +23,7 @@ from ivr_server.simulator import SimulatedCall
 from .admin.conftest import PASSWORD, login, unique_name
 from .conftest import OPEN_HOURS
 from .db_fixtures import POSTGRES, fresh_database
-from .helpers import call_events, call_row
+from .helpers import answered, call_events, call_row
 from .test_queue_calls import clock
 from .test_sms_calls import CALLERS, QUEUE_FLOW, caller_number, queued, seed_history, texts
 
@@ -68,23 +68,8 @@ def stuck(config, clock, flows_dir, tmp_path) -> Iterator[tuple[Any, Callable[..
 
 
 def answered_while_locked(turn: Callable[[], Any]) -> Any:
-    """Run a caller's turn in a thread; it must end while the lock is still held (the
-    generous join only keeps a broken build from hanging the suite)."""
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["value"] = turn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
-            out["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(30)
-    assert not thread.is_alive(), "the webhook waited for the locked table"
-    if "error" in out:
-        raise out["error"]
-    return out.get("value")
+    """A caller's turn, which must end while the lock is still held."""
+    return answered(turn, within=30, hung="the webhook waited for the locked table")
 
 
 def test_a_queued_caller_hears_their_place_while_the_texts_table_is_locked(stuck, clock):

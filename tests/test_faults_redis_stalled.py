@@ -8,7 +8,6 @@ can stall the link (tests/tcp_stall.py)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from ivr_server import create_app
 from ivr_server.redis_conn import connect
 
-from .helpers import call_row
+from .helpers import answered, call_row
 from .tcp_stall import stalling_relay
 from .test_faults_redis import FLOWS_HUMAN, MENU, caller, redis_server
 
@@ -24,13 +23,7 @@ __all__ = ["redis_server"]
 
 
 def in_time(turn: Callable[[], Any]) -> Any:
-    """Run a caller's turn; the join only keeps a broken build from hanging the suite."""
-    out: dict[str, Any] = {}
-    thread = threading.Thread(target=lambda: out.update(value=turn()), daemon=True)
-    thread.start()
-    thread.join(120)
-    assert not thread.is_alive(), "the webhook never answered"
-    return out.get("value")
+    return answered(turn, within=120, hung="the webhook never answered")
 
 
 def app_behind(config, clock, relay, pause: float):  # noqa: ANN001, ANN201
