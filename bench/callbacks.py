@@ -4,15 +4,13 @@ Books N callbacks through `Callbacks.book` (as the webhooks do), due evenly over
 seconds starting shortly after booking ends, and lets two `ivr worker` processes place them
 through Twilio's contract mock (Prism, as tests/prism.py starts it) behind CallsApi, the
 journal of accepted Calls.create requests that the reconciler asks after a crash. A killer
-thread SIGKILLs one worker (with its RQ scheduler process and work-horse, if any; or with
-`--kill-scope pid` the worker process alone) every `--kill-every` seconds and starts a
-replacement at once.
+thread SIGKILLs one worker (with anything it started) every `--kill-every` seconds and
+starts a replacement at once.
 
 Measured, from the journal: callbacks never dialled (target 0), callbacks placed more than
 once (target 0), and the lag from each callback's due time to its first Calls.create reaching
 "Twilio" (target p99 <= 2 s). From SQL and the workers' logs: attempts the reconciler
-recovered. Also how long no live RQ scheduler held the queue's lock (RQ's scheduler then
-moves no due job; `ivr worker`'s own mover must).
+recovered.
 
 Redis: REDIS_URL, else an embedded redis-server; SQL: DATABASE_URL (PostgreSQL; a fresh
 schema, dropped after), else a SQLite file. Each run has its own key prefix (so its own RQ
@@ -41,7 +39,6 @@ from sqlalchemy import select
 
 from bench.callbacks_rig import (
     Killer,
-    SchedulerWatch,
     TimedCallsApi,
     WorkerPool,
     become_subreaper,
@@ -113,7 +110,7 @@ def wait_dialled(api: TimedCallsApi, ids: set[int], deadline: float, pool: Worke
 
 
 def analyse(booked: list[Booked], api: TimedCallsApi, session_factory: Any,
-            sid_prefix: str, pool: WorkerPool, watch: SchedulerWatch, jobs: Any
+            sid_prefix: str, pool: WorkerPool, jobs: Any
             ) -> dict[str, Any]:
     queue = jobs.queue
     ids = {b.callback_id for b in booked}
@@ -153,7 +150,6 @@ def analyse(booked: list[Booked], api: TimedCallsApi, session_factory: Any,
         r"^\w[\w.]*(?:Error|Exception)\b.*$", logs, re.M))
     return {
         "callbacks": len(booked), "workers_killed": len(pool.kills),
-        "kills_of_scheduler_holder": sum(k.held_scheduler for k in pool.kills),
         "lost": len(ids - set(creates)), "undialled_job_waiting": pending,
         "dials_per_s": len(firsts) / max(1e-9, firsts[-1] - first_due) if firsts else 0.0,
         "placed_twice": sum(1 for t in creates.values() if len(t) > 1),
@@ -172,8 +168,6 @@ def analyse(booked: list[Booked], api: TimedCallsApi, session_factory: Any,
         "states": dict(states),
         "failed_jobs": FailedJobRegistry(queue=queue).count,
         "worker_errors": dict(errors.most_common(8)),
-        "scheduler_down_s": round(watch.down_s, 1), "scheduler_gaps": watch.gaps,
-        "scheduler_longest_gap_s": round(watch.longest_gap_s, 1),
     }
 
 
@@ -186,8 +180,7 @@ def table(r: dict[str, Any], env: dict[str, Any]) -> str:
     p99_ok = lag["p99"] is not None and lag["p99"] <= TARGET_P99_S
     rows = [
         ("callbacks", r["callbacks"], ""),
-        ("workers killed (held the RQ scheduler)",
-         f"{r['workers_killed']} ({r['kills_of_scheduler_holder']})", ""),
+        ("workers killed", r["workers_killed"], ""),
         ("lost (never dialled)", r["lost"], "target 0" + (" ok" if not r["lost"] else
                                                           " MISSED") +
          (f"; {r['undialled_job_waiting']} of them still had a job in RQ when the bench stopped"
@@ -207,15 +200,12 @@ def table(r: dict[str, Any], env: dict[str, Any]) -> str:
         ("placed, worker died before recording it", r["placed_unrecorded"],
          "journal SIDs with no callback_call_placed"),
         ("reconciler totals (worker logs)", r["reconciler_totals"] or "-", ""),
-        ("no live RQ scheduler: total / gaps / longest s",
-         f"{r['scheduler_down_s']} / {r['scheduler_gaps']} / {r['scheduler_longest_gap_s']}",
-         ""),
         ("final states", r["states"], ""),
         ("failed RQ jobs / refused creates", f"{r['failed_jobs']} / {r['refused_creates']}", ""),
         ("elapsed s (booking s)", f"{r['elapsed_s']:.0f} ({r['booking_s']:.0f})", ""),
     ]
     lines = [f"### Callbacks under worker kills: {env['callbacks']} over {env['span_s']} s, "
-             f"kill every {env['kill_every']} s ({env['kill_scope']})", "",
+             f"kill every {env['kill_every']} s", "",
              f"Redis {env['redis']}, database {env['database']}, run {env['run_id']}", "",
              "| measure | value | note |", "| --- | ---: | --- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
@@ -248,7 +238,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
         ctx = callback_context(config, jobs_redis, session_factory, None, None, system_clock)
         queue = ctx.callbacks.jobs.queue
         env = {"run_id": run_id, "callbacks": args.callbacks, "span_s": args.span,
-               "kill_every": args.kill_every, "kill_scope": args.kill_scope,
+               "kill_every": args.kill_every,
                "redis": redis if "@" not in redis else hide_password(redis),
                "database": hide_password(database).split("?")[0],
                "queue": queue_name_for(config), "threads": args.threads}
@@ -276,12 +266,10 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
             print(f"  warning: booking ended {time.time() - start:+.0f} s from the first due "
                   "time (the estimate was short)", flush=True)
         become_subreaper()
-        pool = WorkerPool(tmp / "config.toml", tmp / "logs", scope=args.kill_scope)
+        pool = WorkerPool(tmp / "config.toml", tmp / "logs")
         stack.callback(pool.stop)
         pool.start()
-        watch = SchedulerWatch(jobs_redis, queue.name)
-        watch.start()
-        killer = Killer(pool, every, args.seed, watch.holder_pid)
+        killer = Killer(pool, every, args.seed)
         if every[1] > 0:
             killer.start()
         print(f"2 workers started; waiting for {len(booked)} dials", flush=True)
@@ -291,9 +279,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
         tail = config.callbacks.dial_grace + 2 * config.callbacks.reconcile_interval + 5
         print(f"all dialled or timed out; {tail} s more for late doubles", flush=True)
         time.sleep(tail)
-        watch.halt.set()
         pool.stop()
-        result = analyse(booked, api, session_factory, sid_prefix, pool, watch, ctx.callbacks.jobs)
+        result = analyse(booked, api, session_factory, sid_prefix, pool, ctx.callbacks.jobs)
         result.update(elapsed_s=time.time() - t0, booking_s=booking_s)
         if args.keep_logs:
             args.keep_logs.mkdir(parents=True, exist_ok=True)
@@ -316,9 +303,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds over which the callbacks come due")
     parser.add_argument("--kill-every", default="5-15",
                         help="seconds between kills, uniform in MIN-MAX (0-0: no kills)")
-    parser.add_argument("--kill-scope", choices=("group", "pid"), default="group",
-                        help="group: the worker with its scheduler and horse (default); "
-                             "pid: the worker process alone")
     parser.add_argument("--lead", type=float, default=15.0,
                         help="seconds from the end of booking to the first due time")
     parser.add_argument("--timeout", type=float, default=120.0,

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
@@ -151,24 +151,20 @@ def worker_command() -> list[str]:
 class Kill:
     at: float
     pid: int
-    held_scheduler: bool
 
 
 @dataclass
 class WorkerPool:
     """`size` `ivr worker` processes, each in a process group of its own. A kill takes the
-    worker, its RQ scheduler process and its work-horse (in a group of its own: RQ calls
-    setpgrp), as a crash of the machine or container (or an OOM kill of the cgroup) would;
-    with scope "pid", only the worker process, as the kernel's OOM killer might."""
+    worker and anything it started (it forks nothing: jobs run in it, and every worker moves
+    due jobs itself), as a crash of the machine or container would."""
 
     config_file: Path
     logs: Path
     size: int = 2
-    scope: str = "group"  # "pid": SIGKILL the worker alone (its children live on)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
     kills: list[Kill] = field(default_factory=list)
-    orphans: list[tuple[int, int]] = field(default_factory=list)  # (pid, start time)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def env(self) -> dict[str, str]:
@@ -188,28 +184,22 @@ class WorkerPool:
         with self._lock:
             self.procs = [self.spawn() for _ in range(self.size)]
 
-    def kill_one(self, rng: random.Random, scheduler_pid: int | None) -> Kill:
+    def kill_one(self, rng: random.Random) -> Kill:
         """SIGKILL one worker at random and start its replacement at once."""
         with self._lock:
             victim = rng.choice(self.procs)
-            held = scheduler_pid is not None and _group_of(scheduler_pid) == victim.pid
-            kids = []
-            if self.scope == "group":
-                kids = _kill_tree(victim.pid)
-            else:
-                self.orphans += [p for p in map(_identity, _children(victim.pid)) if p]
-                victim.kill()
+            kids = _kill_tree(victim.pid)
             victim.wait()
             for kid in kids:
                 _reap(kid)
             self.procs[self.procs.index(victim)] = self.spawn()
-            kill = Kill(time.time(), victim.pid, held)
+            kill = Kill(time.time(), victim.pid)
             self.kills.append(kill)
             return kill
 
     def stop(self) -> None:
         """SIGTERM (RQ's warm shutdown) to the workers running, then SIGKILL to stragglers
-        and their children, and to the orphans `pid` kills left."""
+        and their children."""
         with self._lock:
             for proc in self.procs:
                 _signal_group(proc.pid, signal.SIGTERM)
@@ -223,12 +213,7 @@ class WorkerPool:
                     proc.wait(timeout=10)
                     for kid in kids:
                         _reap(kid)
-            for ident in self.orphans:
-                if _identity(ident[0]) == ident:  # the same process, not a reused pid
-                    with suppress(ProcessLookupError):
-                        os.kill(ident[0], signal.SIGKILL)
-                    _reap(ident[0])
-            self.procs, self.orphans = [], []
+            self.procs = []
 
     def log_text(self) -> str:
         return "\n".join(p.read_text(encoding="utf-8", errors="replace")
@@ -243,14 +228,6 @@ def _signal_group(pgid: int, sig: int) -> None:
 def _proc_stat(pid: int) -> list[str]:
     """/proc/PID/stat from the field after the command: state, ppid, pgrp, ..."""
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
-def _identity(pid: int) -> tuple[int, int] | None:
-    """(pid, start time): names one process even after its pid is reused."""
-    try:
-        return pid, int(_proc_stat(pid)[19])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def _children(pid: int) -> list[int]:
@@ -275,8 +252,8 @@ def _reap(pid: int) -> None:
 
 
 def _kill_tree(pid: int) -> list[int]:
-    """SIGKILL a worker with its RQ scheduler (its process group) and its work-horse (RQ puts
-    the horse in a group of its own). Stopped first, so it forks nothing meanwhile. Returns
+    """SIGKILL a worker with its process group and its children (should a version of it fork
+    again, in a group of their own). Stopped first, so it forks nothing meanwhile. Returns
     the children killed, to reap once the worker is reaped (they are ours then)."""
     with suppress(ProcessLookupError):
         os.kill(pid, signal.SIGSTOP)
@@ -288,67 +265,17 @@ def _kill_tree(pid: int) -> list[int]:
     return kids
 
 
-def _group_of(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except ProcessLookupError:
-        return None
-
-
-def alive(pid: int) -> bool:
-    """Running (not gone, not a zombie nobody reaped)."""
-    try:
-        return _proc_stat(pid)[0] != "Z"
-    except OSError:
-        return False
-
-
 class Killer(threading.Thread):
     """Kills one of the pool's workers every `every` seconds (uniform in the range)."""
 
-    def __init__(self, pool: WorkerPool, every: tuple[float, float], seed: int,
-                 scheduler_pid: Callable[[], int | None]):
+    def __init__(self, pool: WorkerPool, every: tuple[float, float], seed: int):
         super().__init__(daemon=True, name="killer")
         self.pool, self.every, self.rng = pool, every, random.Random(seed)
-        self.scheduler_pid = scheduler_pid
         self.halt = threading.Event()
 
     def run(self) -> None:
         while not self.halt.wait(self.rng.uniform(*self.every)):
-            self.pool.kill_one(self.rng, self.scheduler_pid())
-
-
-class SchedulerWatch(threading.Thread):
-    """Samples, twice a second, whether a live process holds RQ's scheduler lock for the
-    callbacks queue; adds up the time nobody alive does (due jobs then wait in Redis)."""
-
-    def __init__(self, jobs_redis, queue_name: str):  # noqa: ANN001 - redis.Redis
-        super().__init__(daemon=True, name="scheduler-watch")
-        self.redis, self.queue_name = jobs_redis, queue_name
-        self.halt = threading.Event()
-        self.down_s, self.gaps, self.longest_gap_s = 0.0, 0, 0.0
-        self._gap_started: float | None = None
-
-    def holder_pid(self) -> int | None:
-        name = self.redis.get(f"rq:scheduler-lock:{self.queue_name}")
-        if name is None:
-            return None
-        pid = self.redis.hget(f"rq:scheduler:{name.decode()}", "pid")
-        return int(pid) if pid else None
-
-    def run(self) -> None:
-        last = time.monotonic()
-        while not self.halt.wait(0.5):
-            now = time.monotonic()
-            pid = self.holder_pid()
-            if pid is None or not alive(pid):
-                self.down_s += now - last
-                if self._gap_started is None:
-                    self._gap_started, self.gaps = now, self.gaps + 1
-                self.longest_gap_s = max(self.longest_gap_s, now - self._gap_started)
-            else:
-                self._gap_started = None
-            last = now
+            self.pool.kill_one(self.rng)
 
 
 def delete_run_keys(jobs_redis, queue_name: str, job_ids: list[str]) -> int:  # noqa: ANN001

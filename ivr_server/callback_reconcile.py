@@ -126,17 +126,26 @@ def _jobs_in_redis(ctx: CallbackContext) -> set[str]:
 
 
 def move_due(queue: Queue, stop: threading.Event, every: float = 1.0) -> None:
-    """Put the queue's due jobs in line, from every worker, every second. RQ's scheduler
-    does it from one worker only (a lock per queue); when that worker is SIGKILLed its lock
-    lives on for a minute and callbacks would wait. ZREM decides which worker moves a job;
-    one moved twice (here and by RQ's scheduler) finds its schedule already claimed."""
-    registry = ScheduledJobRegistry(queue=queue)
+    """Put the queue's due jobs in line, from every worker, every second. This is the only
+    scheduler: RQ's forks a process from one worker (a lock per queue), which a SIGKILL
+    leaves holding its lock for a minute, and which a SIGTERM landing mid-start left running
+    with the worker waiting on it forever."""
     while not stop.wait(every):
         try:
-            for job_id in registry.get_jobs_to_schedule(int(time.time())):
-                if queue.connection.zrem(registry.key, job_id):
-                    job = queue.fetch_job(job_id)
-                    if job is not None:
-                        queue.enqueue_job(job)
+            move_due_once(queue)
         except Exception:  # noqa: BLE001 - Redis away: the next tick tries again
-            log.exception("moving due callback jobs failed")
+            log.exception("moving due jobs failed")
+
+
+def move_due_once(queue: Queue) -> int:
+    """Enqueue the queue's jobs whose time has come; ZREM decides which worker moves a job,
+    so two workers never both do. Returns how many this one moved."""
+    registry = ScheduledJobRegistry(queue=queue)
+    moved = 0
+    for job_id in registry.get_jobs_to_schedule(int(time.time())):
+        if queue.connection.zrem(registry.key, job_id):
+            job = queue.fetch_job(job_id)
+            if job is not None:
+                queue.enqueue_job(job)
+                moved += 1
+    return moved

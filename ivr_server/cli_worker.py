@@ -2,8 +2,9 @@
 
 It shares the web server's config: REDIS_URL (or the embedded Redis of a running `ivr
 serve`), the database, and Twilio's account. Retries and callbacks due later wait in RQ's
-scheduler, which this worker runs too. At start, and every `callbacks.reconcile_interval`
-seconds, it re-schedules from SQL whatever callback jobs Redis lost.
+ScheduledJobRegistry; every worker moves the due ones each second (`move_due`). At start,
+and every `callbacks.reconcile_interval` seconds, it re-schedules from SQL whatever callback
+jobs Redis lost.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def worker_command(config: Config, burst: bool, metrics_port: int | None,
     from rq import Queue, SimpleWorker
 
     from .callback_jobs import use_context as use_callback_context
-    from .callback_reconcile import move_due, reconcile
+    from .callback_reconcile import move_due, move_due_once, reconcile
     from .redis_conn import connect, running_server_url
     from .sms_jobs import use_context
     from .sms_outbox import QUEUE_NAME
@@ -124,24 +125,23 @@ def worker_command(config: Config, burst: bool, metrics_port: int | None,
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # 15 lines a request
     jobs = connect(url, decode=False)
     queue = callbacks.callbacks.jobs.queue
+    sms = Queue(f"{config.redis.key_prefix}{QUEUE_NAME}", connection=jobs)
     stop = threading.Event()
     if burst:
         reconcile(callbacks)
+        for due in (queue, sms):
+            move_due_once(due)
     else:
-        threading.Thread(target=reconcile_every, daemon=True, name="callback-reconciler",
-                         args=(callbacks, config.callbacks.reconcile_interval, stop)).start()
-        threading.Thread(target=move_due, daemon=True, name="callback-mover",
-                         args=(queue, stop)).start()
-    sms = Queue(f"{config.redis.key_prefix}{QUEUE_NAME}", connection=jobs)
-    if not burst:
-        threading.Thread(target=move_due, daemon=True, name="sms-mover",
-                         args=(sms, stop)).start()
-        threading.Thread(target=recover_abandoned, daemon=True, name="job-recovery",
-                         args=([queue, sms], config.callbacks.reconcile_interval, stop)).start()
+        interval = config.callbacks.reconcile_interval
+        for name, target, args in (("callback-reconciler", reconcile_every, (callbacks, interval)),
+                                   ("callback-mover", move_due, (queue,)),
+                                   ("sms-mover", move_due, (sms,)),
+                                   ("job-recovery", recover_abandoned, ([queue, sms], interval))):
+            threading.Thread(target=target, daemon=True, name=name, args=(*args, stop)).start()
     try:
         # Jobs run in this process (no fork per job): they are short and wait on Twilio and
-        # SQL, and a fork would copy the reconciler's SQL connections mid-use.
-        SimpleWorker([queue, sms],
-                     connection=jobs).work(burst=burst, with_scheduler=True)
+        # SQL, and a fork would copy the reconciler's SQL connections mid-use. Nor RQ's
+        # scheduler (a fork too): the movers above do its work from every worker.
+        SimpleWorker([queue, sms], connection=jobs).work(burst=burst)
     finally:
         stop.set()

@@ -31,7 +31,7 @@ from .conftest import AUTH_TOKEN, ROOT
 from .db_fixtures import fresh_database
 from .fault_proxy import FaultProxy
 from .helpers import fresh_number
-from .worker_procs import kill_worker
+from .worker_procs import children, kill_worker
 
 pytestmark = pytest.mark.slow
 IVR = Path(sys.executable).with_name("ivr")
@@ -117,3 +117,26 @@ def test_a_text_whose_worker_was_killed_mid_send_reaches_the_caller_exactly_once
     assert len(proxy.creates()) == (1 if reached else 2)  # found at Twilio, not re-sent
     time.sleep(2)  # a late duplicate would show up here
     assert len(proxy.messages()) == 1
+
+
+@pytest.mark.parametrize("after", [0.5, 1.5, 3.0, None], ids=["0.5s", "1.5s", "3s", "working"])
+def test_a_worker_stopped_at_any_moment_of_its_start_ends_and_leaves_no_process_behind(
+        setup, after):
+    """A deploy or `systemctl stop` SIGTERMs a worker whenever it likes. RQ's scheduler was a
+    process the worker forked as it started; a SIGTERM landing between that fork and RQ's
+    signal handlers ended the worker's loop but left the worker waiting on the scheduler
+    forever (CI once caught it)."""
+    worker = setup["start_worker"]()
+    log = setup["logs"] / f"worker-{len(list(setup['logs'].glob('worker-*.log'))) - 1}.log"
+    if after is None:
+        until(lambda: "Listening on" in log.read_text(errors="replace"), 60,
+              "the worker to listen", setup)
+        time.sleep(1)  # its threads and RQ's loop are running
+    else:
+        time.sleep(after)
+    assert children(worker.pid) == []  # nothing forked for stop to wait on
+    worker.terminate()
+    try:
+        assert worker.wait(20) is not None
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the worker did not stop\n{log.read_text()[-2000:]}") from None

@@ -10,8 +10,8 @@ from pathlib import Path
 
 
 def kill_worker(worker: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the worker and what it started: the work horse it forks for a job and RQ's
-    scheduler run in sessions of their own, so they are found by their parent."""
+    """SIGKILL the worker and anything it started (it forks nothing today; should it again,
+    a child in a session of its own is found by its parent)."""
     for pid in [*children(worker.pid), worker.pid]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
