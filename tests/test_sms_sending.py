@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 import pytest
 from rq import SimpleWorker
-from rq.registry import FailedJobRegistry
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from ivr_server.config import SmsConfig
 from ivr_server.db import make_engine, make_session_factory
@@ -147,8 +147,10 @@ def test_a_busy_twilio_is_retried_then_the_job_is_kept_as_failed(redis_client, s
     assert FailedJobRegistry(queue=box.queue).count == 1
 
 
-def test_ivr_worker_sends_what_the_web_side_queued(redis_client, api, redis_url,
-                                                   redis_prefix, tmp_path):
+def _burst_worker(redis_client, api, redis_url, redis_prefix, tmp_path,  # noqa: ANN001
+                  queue_texts) -> list[str]:  # noqa: ANN001
+    """`queue_texts(outbox)` on a database of its own, then `ivr worker --burst`; returns the
+    status of each message queue_texts returned."""
     from click.testing import CliRunner
 
     from ivr_server.cli import main
@@ -165,7 +167,7 @@ def test_ivr_worker_sends_what_the_web_side_queued(redis_client, api, redis_url,
         # The queue the server uses: "sms" after the deployment's key prefix.
         box = SmsOutbox(redis_client, store, SENDER, lambda: NOW,
                         queue_name=f"{redis_prefix}sms")
-        message = box.send(kind="wait_estimate", to=MOBILE, body="Worker test.")
+        queued = queue_texts(box)
         env = {"REDIS_URL": redis_url, "DATABASE_URL": database_url,
                "IVR_REDIS_PREFIX": redis_prefix,
                "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": TOKEN,
@@ -173,9 +175,39 @@ def test_ivr_worker_sends_what_the_web_side_queued(redis_client, api, redis_url,
         result = CliRunner().invoke(main, ["--config", str(ROOT / "config.toml"), "worker",
                                            "--burst"], env=env)
         assert result.exit_code == 0, result.output
-        assert store.message(message).status == "sent", result.output
-        assert api.last().fields["Body"] == "Worker test."
+        statuses = [store.message(m).status for m in queued]
         engine.dispose()
+    return statuses
+
+
+def test_ivr_worker_sends_what_the_web_side_queued(redis_client, api, redis_url,
+                                                   redis_prefix, tmp_path):
+    statuses = _burst_worker(
+        redis_client, api, redis_url, redis_prefix, tmp_path,
+        lambda box: [box.send(kind="wait_estimate", to=MOBILE, body="Worker test.")])
+    assert statuses == ["sent"]
+    assert api.last().fields["Body"] == "Worker test."
+
+
+def test_a_burst_worker_sends_a_retry_that_is_due_and_leaves_one_that_is_not(
+        redis_client, api, redis_url, redis_prefix, tmp_path):
+    """Retries wait in RQ's ScheduledJobRegistry; with no RQ scheduler process, the worker
+    itself puts the due ones in line (in --burst mode, once, before it works)."""
+    def retries_waiting(box: SmsOutbox) -> list[int]:
+        due = box.send(kind="wait_estimate", to=MOBILE, body="Due retry.")
+        later = box.send(kind="wait_update", to=MOBILE, body="Later retry.")
+        scheduled = ScheduledJobRegistry(queue=box.queue)
+        now = dt.datetime.now(dt.UTC)
+        for job, when in zip(box.queue.get_jobs(), (now - dt.timedelta(seconds=5),
+                                                     now + dt.timedelta(hours=1)), strict=True):
+            box.queue.remove(job)
+            scheduled.schedule(job, when)
+        return [due, later]
+
+    statuses = _burst_worker(redis_client, api, redis_url, redis_prefix, tmp_path,
+                                retries_waiting)
+    assert statuses == ["sent", "queued"]
+    assert api.last().fields["Body"] == "Due retry."
 
 
 def test_a_wait_text_is_dropped_if_the_caller_left_the_queue_before_it_went(
