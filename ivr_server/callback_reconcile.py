@@ -9,13 +9,16 @@ happen and the request goes back to scheduled. Nothing is dialled from here.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
 import time
 from collections import Counter
 
+import redis
 from rq import Queue
+from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from callbacks.states import State
@@ -30,6 +33,7 @@ REQUESTED_GRACE = dt.timedelta(seconds=30)  # a booking still being scheduled
 CONNECTED_LIMIT = dt.timedelta(hours=4)  # a call whose end Twilio never reported
 RECHECK_RINGING = dt.timedelta(minutes=5)  # between asking Twilio about one call
 MAX_STATUS_CHECKS = 50  # calls asked about per pass
+MOVER_LOCK = 5  # seconds; held for milliseconds, a killed holder delays due jobs this long
 
 
 def reconcile(ctx: CallbackContext, now: dt.datetime | None = None) -> Counter[str]:
@@ -138,14 +142,26 @@ def move_due(queue: Queue, stop: threading.Event, every: float = 1.0) -> None:
 
 
 def move_due_once(queue: Queue) -> int:
-    """Enqueue the queue's jobs whose time has come; ZREM decides which worker moves a job,
-    so two workers never both do. Returns how many this one moved."""
+    """Enqueue the queue's jobs whose time has come, as RQ's scheduler did: one worker at a
+    time (a lock of MOVER_LOCK seconds per queue), each job put in line and taken off the
+    schedule in one transaction, so a worker killed midway neither loses nor doubles one.
+    Returns how many this worker moved."""
     registry = ScheduledJobRegistry(queue=queue)
-    moved = 0
-    for job_id in registry.get_jobs_to_schedule(int(time.time())):
-        if queue.connection.zrem(registry.key, job_id):
-            job = queue.fetch_job(job_id)
-            if job is not None:
-                queue.enqueue_job(job)
-                moved += 1
-    return moved
+    if not registry.get_jobs_to_schedule(int(time.time())):
+        return 0  # the usual case, without taking the lock
+    lock = queue.connection.lock(f"{registry.key}:mover", timeout=MOVER_LOCK, blocking=False)
+    if not lock.acquire():
+        return 0  # another worker is moving them right now
+    try:
+        job_ids = registry.get_jobs_to_schedule(int(time.time()))
+        jobs = Job.fetch_many(job_ids, connection=queue.connection, serializer=queue.serializer)
+        with queue.connection.pipeline() as transaction:
+            for job_id, job in zip(job_ids, jobs, strict=True):
+                if job is not None:  # expired meanwhile: only its schedule is left to drop
+                    queue.enqueue_job(job, pipeline=transaction)
+                registry.remove(job_id, pipeline=transaction)
+            transaction.execute()
+        return sum(job is not None for job in jobs)
+    finally:
+        with contextlib.suppress(redis.RedisError):  # expired: its timeout freed it
+            lock.release()
