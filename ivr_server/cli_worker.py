@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import click
 
@@ -61,15 +62,16 @@ def callback_job_context(config: Config, redis_url: str):  # noqa: ANN201 - Call
                             twilio_rest(config), system_clock)
 
 
-def reconcile_every(context: object, interval: float, stop: threading.Event) -> None:
-    """The reconciler, now and then every `interval` seconds, until `stop` is set."""
-    from .callback_reconcile import reconcile
-
+def reconcile_every(passes: dict[str, Callable[[], object]], interval: float,
+                    stop: threading.Event) -> None:
+    """Each pass (the callbacks' reconciler, lost texts), now and then every `interval`
+    seconds, until `stop` is set."""
     while True:
-        try:
-            reconcile(context)  # type: ignore[arg-type]
-        except Exception:  # noqa: BLE001 - a failed pass is retried at the next interval
-            logging.getLogger("ivr_server.worker").exception("callback reconcile failed")
+        for name, run in passes.items():
+            try:
+                run()
+            except Exception:  # noqa: BLE001 - a failed pass is retried at the next interval
+                logging.getLogger("ivr_server.worker").exception("%s failed", name)
         if stop.wait(interval):
             return
 
@@ -101,13 +103,15 @@ def recover_abandoned(queues: list, interval: float, stop: threading.Event) -> N
 def worker_command(config: Config, burst: bool, metrics_port: int | None,
                    metrics_host: str) -> None:
     """Send queued texts and place callbacks (the web server only queues them)."""
-    from rq import Queue, SimpleWorker
+    from rq import SimpleWorker
 
     from .callback_jobs import use_context as use_callback_context
     from .callback_reconcile import move_due, move_due_once, reconcile
+    from .clock import system_clock
     from .redis_conn import connect, running_server_url
     from .sms_jobs import use_context
-    from .sms_outbox import QUEUE_NAME
+    from .sms_outbox import QUEUE_NAME, SmsOutbox
+    from .sms_recover import recover_lost_texts
 
     url = running_server_url(config.redis.url, config.instance_dir)
     if url is None:
@@ -119,21 +123,26 @@ def worker_command(config: Config, burst: bool, metrics_port: int | None,
     metrics.prepare_process()  # counts into PROMETHEUS_MULTIPROC_DIR when it is set
     if metrics_port is not None:
         metrics.serve_worker_metrics(metrics_port, metrics_host)
-    use_context(job_context(config, url))
+    use_context(texts := job_context(config, url))
     callbacks = callback_job_context(config, url)
     use_callback_context(callbacks)
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # 15 lines a request
     jobs = connect(url, decode=False)
     queue = callbacks.callbacks.jobs.queue
-    sms = Queue(f"{config.redis.key_prefix}{QUEUE_NAME}", connection=jobs)
+    outbox = SmsOutbox(jobs, texts.store, config.sms, system_clock,
+                       queue_name=f"{config.redis.key_prefix}{QUEUE_NAME}")
+    sms = outbox.queue
+    passes = {"callback reconcile": lambda: reconcile(callbacks),
+              "lost texts": lambda: recover_lost_texts(outbox, system_clock())}
     stop = threading.Event()
     if burst:
-        reconcile(callbacks)
+        for run in passes.values():
+            run()
         for due in (queue, sms):
             move_due_once(due)
     else:
         interval = config.callbacks.reconcile_interval
-        for name, target, args in (("callback-reconciler", reconcile_every, (callbacks, interval)),
+        for name, target, args in (("reconciler", reconcile_every, (passes, interval)),
                                    ("callback-mover", move_due, (queue,)),
                                    ("sms-mover", move_due, (sms,)),
                                    ("job-recovery", recover_abandoned, ([queue, sms], interval))):

@@ -148,7 +148,8 @@ class SmsMessage(Base):
     to_number: Mapped[str] = mapped_column(String(32), index=True)
     from_number: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20))  # queued, sent, delivered, failed, ...
+    # queued, sent, delivered, failed, ...; indexed: the worker looks for pending ones
+    status: Mapped[str] = mapped_column(String(20), index=True)
     error_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -9,6 +9,7 @@ REST API and records what happened.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -66,10 +67,7 @@ class SmsOutbox:
                                             from_number=sender, body=body, status="queued",
                                             at=now, call_sid=call_sid)
         try:
-            self.queue.enqueue("ivr_server.sms_jobs.deliver", message_id,
-                               retry=retry_policy(self.config), job_timeout=60,
-                               on_failure=Callback("ivr_server.sms_jobs.on_failure"),
-                               description=f"sms {kind} to {number[:6]}...")
+            self.enqueue(message_id, kind, number)
         except redis.RedisError as exc:  # no worker will ever see it: say so, don't leave it
             log.error("sms %s for call %s not queued: %s", kind, call_sid or "-", exc)
             self.store.update_message(message_id, status="failed", at=now,
@@ -78,3 +76,17 @@ class SmsOutbox:
             return None
         metrics.sms("queued")
         return message_id
+
+    def enqueue(self, message_id: int, kind: str, number: str) -> None:
+        """The worker's job for a stored message; its id names the message, so the worker
+        can tell a text whose job Redis lost (sms_recover)."""
+        self.queue.enqueue("ivr_server.sms_jobs.deliver", message_id,
+                           job_id=self.job_id(message_id),
+                           retry=retry_policy(self.config), job_timeout=60,
+                           on_failure=Callback("ivr_server.sms_jobs.on_failure"),
+                           description=f"sms {kind} to {number[:6]}...")
+
+    def job_id(self, message_id: int) -> str:
+        # rq:job:<id> is global to the Redis: named after the queue, which carries the key
+        # prefix, in the letters RQ allows in a job id (as callback jobs are).
+        return f"{re.sub(r'[^A-Za-z0-9_-]', '_', self.queue.name)}-{message_id}"

@@ -122,6 +122,14 @@ class SmsStore:
                 row.error_code = error_code
             return True
 
+    def pending_outbound(self, statuses: Sequence[str], before: dt.datetime,
+                         limit: int = 500) -> list[SmsMessage]:
+        """Outbound texts still in one of `statuses` that were queued before `before`."""
+        with self.session_factory() as db:
+            return list(db.scalars(select(SmsMessage).where(
+                SmsMessage.status.in_(statuses), SmsMessage.direction == "outbound",
+                SmsMessage.created_at < before).order_by(SmsMessage.id).limit(limit)))
+
     def message(self, message_id: int) -> SmsMessage | None:
         with self.session_factory() as db:
             return db.get(SmsMessage, message_id)

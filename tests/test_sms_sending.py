@@ -148,7 +148,7 @@ def test_a_busy_twilio_is_retried_then_the_job_is_kept_as_failed(redis_client, s
 
 
 def _burst_worker(redis_client, api, redis_url, redis_prefix, tmp_path,  # noqa: ANN001
-                  queue_texts) -> list[str]:  # noqa: ANN001
+                  queue_texts, queued_at: dt.datetime = NOW) -> list[str]:  # noqa: ANN001
     """`queue_texts(outbox)` on a database of its own, then `ivr worker --burst`; returns the
     status of each message queue_texts returned."""
     from click.testing import CliRunner
@@ -165,7 +165,7 @@ def _burst_worker(redis_client, api, redis_url, redis_prefix, tmp_path,  # noqa:
         engine = make_engine(database_url)
         store = SmsStore(make_session_factory(engine))
         # The queue the server uses: "sms" after the deployment's key prefix.
-        box = SmsOutbox(redis_client, store, SENDER, lambda: NOW,
+        box = SmsOutbox(redis_client, store, SENDER, lambda: queued_at,
                         queue_name=f"{redis_prefix}sms")
         queued = queue_texts(box)
         env = {"REDIS_URL": redis_url, "DATABASE_URL": database_url,
@@ -208,6 +208,29 @@ def test_a_burst_worker_sends_a_retry_that_is_due_and_leaves_one_that_is_not(
                                 retries_waiting)
     assert statuses == ["sent", "queued"]
     assert api.last().fields["Body"] == "Due retry."
+
+
+def _lost_by_redis(body: str):  # noqa: ANN202
+    def queue_texts(box: SmsOutbox) -> list[int]:
+        message = box.send(kind="callback_confirmed", to=MOBILE, body=body)
+        box.queue.empty()  # Redis restarted without its data: the job is gone, the row stays
+        return [message]
+    return queue_texts
+
+
+@pytest.mark.parametrize(("queued_ago", "status", "sends"), [
+    (dt.timedelta(minutes=5), "sent", 1),  # sent once, late but still useful
+    (dt.timedelta(hours=2), "failed", 0),  # too late to make sense: failed, not sent
+], ids=["minutes-ago", "hours-ago"])
+def test_a_text_whose_job_redis_lost_is_sent_once_or_if_too_late_marked_failed(
+        redis_client, api, redis_url, redis_prefix, tmp_path, queued_ago, status, sends):
+    before = len(api.requests)
+    statuses = _burst_worker(redis_client, api, redis_url, redis_prefix, tmp_path,
+                             _lost_by_redis("We'll call you back at 3pm."),
+                             queued_at=dt.datetime.now(dt.UTC) - queued_ago)
+    assert statuses == [status]
+    assert [r.fields["Body"] for r in api.requests[before:]] == \
+        ["We'll call you back at 3pm."] * sends
 
 
 def test_a_wait_text_is_dropped_if_the_caller_left_the_queue_before_it_went(
