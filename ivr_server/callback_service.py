@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,6 +30,7 @@ from .callback_served import ServedNotes
 from .callback_store import CallbackStore, FirstSlot
 from .config import CallbacksConfig
 from .models import CallbackRequest
+from .redis_conn import job_id_prefix
 
 log = logging.getLogger("ivr_server.callbacks")
 QUEUE_NAME = "callbacks"
@@ -87,12 +87,10 @@ class CallbackJobs:
         """`jobs_redis`: a client made with `connect(url, decode=False)`, as RQ needs."""
         self.redis = jobs_redis
         self.queue = Queue(queue_name, connection=jobs_redis)
-        self.job_prefix = re.sub(r"[^A-Za-z0-9_-]", "_", queue_name)
+        self.job_prefix = job_id_prefix(queue_name)
         self.served = ServedNotes(self.queue)
 
     def job_id(self, callback_id: int, seq: int) -> str:
-        # rq:job:<id> is global to the Redis: name jobs after the queue (it carries the key
-        # prefix), in the letters RQ allows in a job id.
         return f"{self.job_prefix}-{callback_id}-{seq}"
 
     def at(self, callback_id: int, seq: int, due: dt.datetime, now: dt.datetime) -> None:

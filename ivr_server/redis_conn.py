@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import re
 import signal
 import subprocess
 import tempfile
@@ -179,6 +180,12 @@ def connect(url: str, *, decode: bool = True, pause: float = TIMEOUT_PAUSE) -> r
     pool.connection_class = type(f"Pausing{base.__name__}", (_Pausing, base), {})
     pool.connection_kwargs["pause"] = RedisPause(pause)
     return client
+
+
+def job_id_prefix(queue_name: str) -> str:
+    """What a queue's RQ job ids start with. rq:job:<id> is global to the Redis, so jobs are
+    named after their queue (it carries the key prefix), in the letters RQ allows."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", queue_name)
 
 
 def running_server_url(redis_url: str, instance_dir: Path) -> str | None:

@@ -9,7 +9,6 @@ REST API and records what happened.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -21,6 +20,7 @@ from sms.numbers import textable
 
 from . import metrics
 from .config import SmsConfig
+from .redis_conn import job_id_prefix
 from .sms_store import SmsStore
 
 log = logging.getLogger("ivr_server.sms")
@@ -87,6 +87,4 @@ class SmsOutbox:
                            description=f"sms {kind} to {number[:6]}...")
 
     def job_id(self, message_id: int) -> str:
-        # rq:job:<id> is global to the Redis: named after the queue, which carries the key
-        # prefix, in the letters RQ allows in a job id (as callback jobs are).
-        return f"{re.sub(r'[^A-Za-z0-9_-]', '_', self.queue.name)}-{message_id}"
+        return f"{job_id_prefix(self.queue.name)}-{message_id}"

@@ -28,9 +28,13 @@ LOST_TOO_LATE = dt.timedelta(hours=1)
 def recover_lost_texts(outbox: SmsOutbox, now: dt.datetime) -> Counter[str]:
     """Resend (or give up on) pending texts with no job in Redis; counts what it did."""
     done: Counter[str] = Counter()
-    connection = outbox.queue.connection
-    for message in outbox.store.pending_outbound(PENDING, now - LOST_GRACE):
-        if Job.exists(outbox.job_id(message.id), connection=connection):
+    pending = outbox.store.pending_outbound(PENDING, now - LOST_GRACE)
+    with outbox.queue.connection.pipeline(transaction=False) as pipe:
+        for message in pending:
+            pipe.exists(Job.key_for(outbox.job_id(message.id)))
+        known = pipe.execute()
+    for message, has_job in zip(pending, known, strict=True):
+        if has_job:
             continue  # in line, waiting to retry, or being sent
         if message.created_at < now - LOST_TOO_LATE:
             outbox.store.update_message(message.id, status="failed", at=now,
@@ -43,4 +47,3 @@ def recover_lost_texts(outbox: SmsOutbox, now: dt.datetime) -> Counter[str]:
     if done:
         log.warning("texts whose job Redis lost: %s", dict(done))
     return done
-
