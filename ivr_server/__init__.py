@@ -30,6 +30,7 @@ from .redis_conn import connect
 from .registry import FlowRegistry
 from .sessions import SessionStore
 from .signature import Signer
+from .sms_deferred import DeferredTexts
 from .sms_outbox import QUEUE_NAME as SMS_QUEUE
 from .sms_outbox import SmsOutbox
 from .sms_store import SmsStore
@@ -64,11 +65,12 @@ class Services:
     speech: SpeechInput | None = None  # None: no speech model configured, menus take keys
     rest: TwilioRest | None = None  # None: no account SID, so the server never calls Twilio
     callbacks: Any = None  # callback_jobs.CallbackContext
+    sms_deferred: DeferredTexts | None = None  # set by create_app
 
     def start_background(self) -> None:
-        """Start the call-log writer thread: once per server process (after any fork)."""
-        if self.calllog.write_behind:
-            self.writer.start()
+        """Start the call-log writer thread, which also replays text webhooks kept through
+        an outage: once per server process (after any fork)."""
+        self.writer.start()
 
     def close(self) -> None:
         """Write what is queued and stop the writer; for a clean process exit."""
@@ -123,6 +125,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     services.callbacks = callback_context(config, _jobs_connection(redis_client),
                                           session_factory, queues, services.rest,
                                           services.clock)
+    services.sms_deferred = DeferredTexts(redis_client, prefix, log)
     app.extensions["ivr"] = services
     services.registry.refresh(force=True)  # parse flows now, not on a caller's first request
     if config.twilio.dev_skip_signatures:
@@ -135,6 +138,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     app.register_blueprint(voice.bp)
     app.register_blueprint(agents.bp)
     app.register_blueprint(sms_hooks.bp)
+    services.writer.chores.append(lambda: sms_hooks.replay(services))
     _agents_from_config(services)
     voice.register_error_handlers(app)
     from .admin import init_admin

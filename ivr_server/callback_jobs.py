@@ -24,6 +24,7 @@ from callbacks.window import is_open
 from . import metrics
 from .callback_service import Callbacks
 from .callback_store import CallbackStore
+from .json_logs import call_context
 from .models import CallbackRequest
 from .queue_state import QueueState
 from .twilio_rest import TwilioRest, TwilioRestError
@@ -72,6 +73,23 @@ def run(callback_id: int, seq: int) -> str:
     row = ctx.store.get(callback_id)
     if row is None or row.state != State.SCHEDULED or row.seq != seq:
         return "stale"  # rescheduled, cancelled, or already dialled by another job
+    with call_context(call_of(row)):  # also when run by something else than `ivr worker`
+        return _run(ctx, row, seq)
+
+
+def call_of(row: CallbackRequest) -> str | None:
+    """The call a request's log lines name: the one the caller asked on, else (booked some
+    other way) the callback's own call once placed."""
+    return row.call_sid or row.dial_sid
+
+
+def call_of_job(callback_id: int, seq: int = 0) -> str | None:
+    """The call a `run` job is about, for the worker to tag RQ's lines about the job with."""
+    row = _context.store.get(int(callback_id)) if _context is not None else None
+    return call_of(row) if row is not None else None
+
+
+def _run(ctx: CallbackContext, row: CallbackRequest, seq: int) -> str:
     now = ctx.clock()
     rules = ctx.callbacks.rules(row.queue)
     if not is_open(now, time_zones(row.number, rules.time_zone), rules.calling):
@@ -216,8 +234,9 @@ def handle_served(ctx: CallbackContext, queue: str, extra: list[tuple[str, str]]
     notes = ctx.callbacks.jobs.served.take(queue)
     for number, call_sid in dict.fromkeys([*notes, *extra]):
         if number:
-            ctx.callbacks.cancel(number, "served on another call", queue=queue,
-                                 call_sid=call_sid)
+            with call_context(call_sid or None):
+                ctx.callbacks.cancel(number, "served on another call", queue=queue,
+                                     call_sid=call_sid)
     ctx.callbacks.jobs.served.done(queue, len(notes))
     return nudge(queue, ctx)
 
@@ -232,10 +251,11 @@ def nudge(queue: str, ctx: CallbackContext | None = None) -> int:
                    if r.due_at is not None and r.due_at > now),
                   key=lambda r: r.place_at or r.created_at)
     for row in rows[:1]:  # one at a time: each holds an agent once dialled
-        if not place_reached(ctx, row):
-            break
-        again = ctx.store.schedule(row.id, now, now, kind="", expect=[State.SCHEDULED])
-        if again is not None:
-            ctx.callbacks.jobs.at(row.id, again.seq, now, now)
-            moved += 1
+        with call_context(call_of(row)):
+            if not place_reached(ctx, row):
+                break
+            again = ctx.store.schedule(row.id, now, now, kind="", expect=[State.SCHEDULED])
+            if again is not None:
+                ctx.callbacks.jobs.at(row.id, again.seq, now, now)
+                moved += 1
     return moved

@@ -23,7 +23,8 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from callbacks.states import State
 
-from .callback_jobs import CallbackContext, attempt_ended, handle_served
+from .callback_jobs import CallbackContext, attempt_ended, call_of, handle_served
+from .json_logs import call_context
 from .models import CallbackRequest
 from .twilio_rest import TwilioRestError
 
@@ -37,18 +38,22 @@ MOVER_LOCK = 5  # seconds; held for milliseconds, a killed holder delays due job
 
 
 def reconcile(ctx: CallbackContext, now: dt.datetime | None = None) -> Counter[str]:
+    """One pass; each request's lines (a reschedule failing, Twilio unreachable while
+    settling an attempt) name the call it was booked on."""
     now = now or ctx.clock()
     done: Counter[str] = Counter()
     for row in ctx.store.in_states([State.REQUESTED]):
         if now - row.created_at >= REQUESTED_GRACE:
-            ctx.callbacks.reschedule(row, row.predicted_at or now, now,
-                                     kind="callback_scheduled", expect=[State.REQUESTED],
-                                     data={"why": "recovered: its booking never finished"})
+            with call_context(call_of(row)):
+                ctx.callbacks.reschedule(row, row.predicted_at or now, now,
+                                         kind="callback_scheduled", expect=[State.REQUESTED],
+                                         data={"why": "recovered: its booking never finished"})
             done["requested"] += 1
     known = _jobs_in_redis(ctx)
     for row in ctx.store.in_states([State.SCHEDULED]):
         if ctx.callbacks.jobs.job_id(row.id, row.seq) not in known:
-            ctx.callbacks.jobs.at(row.id, row.seq, row.due_at or now, now)
+            with call_context(call_of(row)):
+                ctx.callbacks.jobs.at(row.id, row.seq, row.due_at or now, now)
             done["rescheduled"] += 1
     grace = dt.timedelta(seconds=ctx.config.dial_grace)
     dialing = ctx.store.in_states([State.DIALING])
@@ -67,9 +72,10 @@ def reconcile(ctx: CallbackContext, now: dt.datetime | None = None) -> Counter[s
         done[settle_dialing(ctx, row, now)] += 1
     for row in ctx.store.in_states([State.CONNECTED]):
         if now - row.updated_at >= CONNECTED_LIMIT:
-            ctx.store.move(row.id, State.COMPLETED, now, kind="callback_completed",
-                           expect=[State.CONNECTED], last_outcome="answered",
-                           data={"why": "Twilio never reported the end of the call"})
+            with call_context(call_of(row)):
+                ctx.store.move(row.id, State.COMPLETED, now, kind="callback_completed",
+                               expect=[State.CONNECTED], last_outcome="answered",
+                               data={"why": "Twilio never reported the end of the call"})
             done["closed"] += 1
     for queue in ctx.callbacks.jobs.served.queues_with_notes():  # a batch job was lost
         handle_served(ctx, queue, [])
@@ -81,6 +87,11 @@ def reconcile(ctx: CallbackContext, now: dt.datetime | None = None) -> Counter[s
 
 def settle_dialing(ctx: CallbackContext, row: CallbackRequest, now: dt.datetime) -> str:
     """An attempt with no word from Twilio: ask Twilio whether the call exists."""
+    with call_context(call_of(row)):
+        return _settle_dialing(ctx, row, now)
+
+
+def _settle_dialing(ctx: CallbackContext, row: CallbackRequest, now: dt.datetime) -> str:
     token = row.dial_token or ""
     caller_id = ctx.config.from_number or row.caller_id or ""
     started = row.dial_started_at or row.updated_at

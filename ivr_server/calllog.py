@@ -267,9 +267,9 @@ class CallLog:
             self._to_backlog(record, exc)
 
     def _commit(self, records: list[Record]) -> None:
-        """Apply records in one transaction; once it is committed, count each call end in
-        the calls-ended metric with the outcome the log now holds (a safe-path call is
-        transferred in both)."""
+        """Apply records in one transaction; once it is committed, count each call it ended
+        in the calls-ended metric, with the outcome the log now holds (a safe-path call is
+        transferred in both), once per call however often its end is reported."""
         with self._sessions.begin() as session:
             outcomes = apply_batch(session, records)
         for outcome in outcomes:

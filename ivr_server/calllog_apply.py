@@ -50,13 +50,15 @@ def apply_batch(session: Session, records: list[Record]) -> list[str | None]:
     Consecutive call starts, and consecutive call ends, each go in one executemany (one
     statement each cost more than the rows), still in their place between the others.
 
-    Returns the outcome the log now holds for each call end applied (one per end record),
-    read back because the database may have relabelled a guess: what the calls-ended metric
-    counts, so it agrees with the log."""
+    Returns the outcome the log now holds for each call this batch ended (read back, as the
+    database may have relabelled a guess): what the calls-ended metric counts, so it agrees
+    with the log. An end for a call already ended (Twilio retrying its status callback, a
+    record replayed) changes the row but ends nothing, so it is not returned."""
     rows: list[dict[str, Any]] = []
     dialect = _dialect(session)
     statement, run = None, []
     ended: list[str] = []
+    already = _already_ended(session, records)
     for record in records:
         if record["op"] == "events":
             rows.extend(_event_rows(record))
@@ -66,11 +68,26 @@ def apply_batch(session: Session, records: list[Record]) -> list[str | None]:
             _execute(session, statement, run)
             statement, run = this, []
         run.append(params)
-        if record["op"] == "end":
+        if record["op"] == "end" and params["call_sid"] not in already:
+            already.add(params["call_sid"])
             ended.append(params["call_sid"])
     _execute(session, statement, run)
     _insert_events(session, rows)
     return _outcomes(session, ended)
+
+
+def _already_ended(session: Session, records: list[Record]) -> set[str]:
+    """The calls among the batch's ends whose end is in the log already. Their rows stay
+    locked till the commit, so a second flusher applying the same records waits, then sees
+    them ended (two first ends of a call with no row yet may still both count)."""
+    sids = {_clip(r["call_sid"], Call.call_sid) for r in records if r["op"] == "end"}
+    if not sids:
+        return set()
+    calls = Call.__table__
+    held = session.execute(select(calls.c.call_sid, calls.c.ended_at)
+                           .where(calls.c.call_sid.in_(sids))
+                           .order_by(calls.c.call_sid).with_for_update()).all()
+    return {sid for sid, ended_at in held if ended_at is not None}
 
 
 def _outcomes(session: Session, call_sids: list[str]) -> list[str | None]:

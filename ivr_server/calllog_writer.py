@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from .calllog import CallLog
@@ -25,6 +26,8 @@ class BacklogWriter:
         self.log = logger or logging.getLogger(__name__)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Other work kept through an outage, replayed on the same beat (sms_deferred).
+        self.chores: list[Callable[[], int]] = []
 
     def start(self) -> BacklogWriter:
         self._thread = threading.Thread(target=self._run, name="calllog-writer", daemon=True)
@@ -63,6 +66,15 @@ class BacklogWriter:
             with contextlib.suppress(Exception):
                 lock.release()
 
+    def run_chores(self) -> int:
+        done = 0
+        for chore in self.chores:
+            try:
+                done += chore()
+            except Exception:  # noqa: BLE001 - the next beat tries again
+                self.log.exception("background chore %s failed", chore)
+        return done
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -70,5 +82,6 @@ class BacklogWriter:
             except Exception:  # noqa: BLE001 - the thread must outlive any one failure
                 self.log.exception("call log writer: flush failed")
                 written = 0
+            self.run_chores()
             if written < self.batch:
                 self._stop.wait(self.interval)

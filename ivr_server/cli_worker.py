@@ -12,10 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import click
+from rq import SimpleWorker
 
 from .config import Config
+from .json_logs import call_context, name_call
 
 
 def job_context(config: Config, redis_url: str):  # noqa: ANN201 - sms_jobs.JobContext
@@ -62,6 +65,49 @@ def callback_job_context(config: Config, redis_url: str):  # noqa: ANN201 - Call
                             twilio_rest(config), system_clock)
 
 
+def job_call_sid(job: Any) -> str | None:
+    """The call an RQ job works for: `meta["call_sid"]` when its enqueuer set one, else its
+    row's (a text's, a callback's), read by the job's module from its arguments. None for a
+    job of no call or many (the served batch names each inside), or when the row cannot be
+    read: a log tag is never worth failing a job."""
+    from . import callback_jobs, sms_jobs
+
+    finders: dict[str, Callable[..., str | None]] = {
+        "ivr_server.sms_jobs.deliver": sms_jobs.call_of_job,
+        "ivr_server.callback_jobs.run": callback_jobs.call_of_job}
+    try:
+        sid = (job.meta or {}).get("call_sid")
+        if sid:
+            return str(sid)
+        finder = finders.get(job.func_name or "")
+        return finder(*job.args, **job.kwargs) if finder is not None else None
+    except Exception:  # noqa: BLE001 - the SQL store away: the job itself will say so
+        return None
+
+
+class CallWorker(SimpleWorker):
+    """RQ's in-process worker, with every line written while a job runs (the job's own,
+    RQ's result, retry and traceback lines) tagged with the CallSid of the call the job is
+    for. RQ's "taking job X" line comes before: the job's row is read only once RQ counts
+    the job as started, so a worker killed meanwhile cannot lose it (with two queues, RQ
+    keeps no copy of a job it has taken but not yet started)."""
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        with call_context(None):  # what name_call sets ends with the worker
+            return super().work(*args, **kwargs)
+
+    def prepare_execution(self, job: Any) -> Any:
+        execution = super().prepare_execution(job)  # in RQ's started registry from here
+        name_call(job_call_sid(job))
+        return execution
+
+    def execute_job(self, job: Any, queue: Any) -> None:
+        try:
+            super().execute_job(job, queue)
+        finally:
+            name_call(None)
+
+
 def reconcile_every(passes: dict[str, Callable[[], object]], interval: float,
                     stop: threading.Event) -> None:
     """Each pass (the callbacks' reconciler, lost texts), now and then every `interval`
@@ -103,8 +149,6 @@ def recover_abandoned(queues: list, interval: float, stop: threading.Event) -> N
 def worker_command(config: Config, burst: bool, metrics_port: int | None,
                    metrics_host: str) -> None:
     """Send queued texts and place callbacks (the web server only queues them)."""
-    from rq import SimpleWorker
-
     from .callback_jobs import use_context as use_callback_context
     from .callback_reconcile import move_due, move_due_once, reconcile
     from .clock import system_clock
@@ -151,6 +195,6 @@ def worker_command(config: Config, burst: bool, metrics_port: int | None,
         # Jobs run in this process (no fork per job): they are short and wait on Twilio and
         # SQL, and a fork would copy the reconciler's SQL connections mid-use. Nor RQ's
         # scheduler (a fork too): the movers above do its work from every worker.
-        SimpleWorker([queue, sms], connection=jobs).work(burst=burst)
+        CallWorker([queue, sms], connection=jobs).work(burst=burst)
     finally:
         stop.set()

@@ -6,7 +6,8 @@
   speech model (when one is configured) is loaded in this process; the first probe starts
   loading it. Each check runs on its own thread and counts as failed after
   [metrics] readiness_timeout seconds; at most one run per check is in flight, so a hung
-  dependency can neither hang the probe nor pile up threads.
+  dependency can neither hang the probe nor pile up threads. `?exclude=<check>` leaves a
+  check out: a load balancer's probe excludes the shared Redis and database (README).
 - /metrics (Prometheus): open to scrapers on this machine (loopback, not through a proxy),
   or to anyone with "Authorization: Bearer <[metrics] token>" when a token is set.
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -101,9 +102,9 @@ class Readiness:
         self.checks = [_Check(name, run) for name, run in checks.items()]
         self.timeout = timeout
 
-    def run(self) -> list[CheckResult]:
+    def run(self, exclude: Collection[str] = ()) -> list[CheckResult]:
         deadline = time.monotonic() + self.timeout
-        started = [(check, check.start()) for check in self.checks]
+        started = [(check, check.start()) for check in self.checks if check.name not in exclude]
         return [check.result(future, deadline - time.monotonic()) for check, future in started]
 
 
@@ -169,10 +170,15 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    results = current_app.extensions["ivr_observability"].readiness.run()
+    """`?exclude=redis&exclude=database` (as Kubernetes' own /readyz): what a load balancer
+    asks, so a Redis or database outage, which every node shares and which callers get
+    through on the safe path, does not take every node out of its rotation at once."""
+    exclude = set(request.args.getlist("exclude"))
+    results = current_app.extensions["ivr_observability"].readiness.run(exclude)
     failing = [r.name for r in results if not r.ok]
     body = {"status": "not ready" if failing else "ready", "failing": failing,
-            "checks": {r.name: {"ok": r.ok, "detail": r.detail} for r in results}}
+            "checks": {r.name: {"ok": r.ok, "detail": r.detail} for r in results},
+            "excluded": sorted(exclude)}
     response = jsonify(body)
     response.status_code = 503 if failing else 200
     response.headers["Cache-Control"] = "no-store"

@@ -25,6 +25,7 @@ from flows.session import Session
 from speech.streaming import StreamingRecognizer, Utterance
 
 from . import metrics
+from .json_logs import call_context, name_call
 from .signature import http_url
 from .twilio_rest import TwilioRestError
 from .voice import bp, listening
@@ -45,12 +46,14 @@ def media_stream(ws: Any) -> None:
     if s.speech is None:
         log.warning("a media stream connected but no speech model is configured")
         return
-    try:
-        _listen(ws, s, _public_base())
-    except ConnectionClosed:
-        pass
-    except Exception:  # noqa: BLE001 - the call goes on with keys and its timeout
-        log.exception("media stream failed; the prompt still takes keys")
+    # The handshake is a GET with no CallSid: lines name the call once `start` has.
+    with call_context(None):
+        try:
+            _listen(ws, s, _public_base())
+        except ConnectionClosed:
+            pass
+        except Exception:  # noqa: BLE001 - the call goes on with keys and its timeout
+            log.exception("media stream failed; the prompt still takes keys")
 
 
 def _public_base() -> str:
@@ -65,6 +68,7 @@ def _listen(ws: Any, s: Any, public_base: str) -> None:
     if start is None:
         return
     sid = str(start.get("callSid", ""))
+    name_call(sid)  # this stream's lines from here on, its traceback included
     params = start.get("customParameters")
     params = params if isinstance(params, dict) else {}  # Twilio sends an object; nothing else
     node_name, turn = str(params.get("node", "")), str(params.get("turn", ""))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable
 
@@ -71,7 +72,7 @@ RECOGNITION = Histogram(
 
 def call_ended(outcome: str | None) -> None:
     """A call is over: counted by the process that writes its end into the call log, with
-    the log's outcome (calllog.py), once per status callback that reports the end."""
+    the log's outcome (calllog.py), once per call (a retried status callback ends nothing)."""
     CALLS_ENDED.labels(_bounded(outcome or "", OUTCOMES)).inc()
 
 
@@ -170,14 +171,44 @@ def install_request_metrics(app: Flask) -> None:
         g._ivr_started = time.perf_counter()
 
     def finished(response: Response) -> Response:
-        begun = g.pop("_ivr_started", None)
-        if begun is not None and not _unmeasured():
-            HTTP_LATENCY.labels(*request_labels(response.status_code)).observe(
-                time.perf_counter() - begun)
+        # Never lets a metrics fault (a full or unwritable multiprocess folder, a bug) turn
+        # the response into a 500: Twilio would tell the caller "an application error".
+        try:
+            begun = g.pop("_ivr_started", None)
+            if begun is not None and not _unmeasured():
+                HTTP_LATENCY.labels(*request_labels(response.status_code)).observe(
+                    time.perf_counter() - begun)
+        except Exception:  # noqa: BLE001 - the response matters more than its timing
+            _timing_failures.note()
         return response
 
     app.before_request_funcs.setdefault(None, []).insert(0, started)
     app.after_request(finished)
+
+
+class _RareLog:
+    """Logs a failure that would otherwise repeat on every request: the first one with its
+    traceback, then at most once per `every` seconds with how many went unsaid."""
+
+    def __init__(self, what: str, every: float = 600.0) -> None:
+        self.what, self.every = what, every
+        self.next_at: float | None = None
+        self.unsaid = 0
+        self.lock = threading.Lock()
+
+    def note(self) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if self.next_at is not None and now < self.next_at:
+                self.unsaid += 1
+                return
+            unsaid, self.unsaid, self.next_at = self.unsaid, 0, now + self.every
+        log.exception("metrics: %s failed (the response was sent; %d more such failures "
+                      "since the last report; next report in %.0f s at most)",
+                      self.what, unsaid, self.every)
+
+
+_timing_failures = _RareLog("timing a request")
 
 
 def request_labels(status: int) -> tuple[str, str, str]:

@@ -18,6 +18,9 @@ from prometheus_client.registry import Collector
 from .admin.live_queues import all_queues
 
 log = logging.getLogger("ivr_server.metrics")
+# The estimate's `stat` label: the figure a caller joining now would be told, and its 80 %
+# interval, by the key live_queues gives each.
+ESTIMATE_STATS = {"expected": "seconds", "p10": "p10", "p90": "p90"}
 
 
 class QueueCollector(Collector):
@@ -60,6 +63,6 @@ class QueueCollector(Collector):
             if q.agents is not None:
                 agents.add_metric([q.name], q.agents)
             if q.estimate is not None:
-                for stat, key in (("expected", "seconds"), ("p10", "p10"), ("p90", "p90")):
+                for stat, key in ESTIMATE_STATS.items():
                     estimate.add_metric([q.name, stat], q.estimate[key])
         yield from (up, waiting, longest, agents, in_service, estimate)

@@ -29,6 +29,7 @@ import gc
 import logging
 import os
 import signal
+import time
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,26 @@ def prepare_database(config: Config) -> None:
         raise ProductionError("the database has no schema yet: run `ivr db upgrade`")
 
 
+def preload_speech_model(config: Config) -> None:
+    """The vosk model (hundreds of MB), loaded once here before the workers fork: they
+    share its memory (copy-on-write; decoding never writes it), and each starts able to
+    recognise, so no caller's turn waits for a load and /readyz holds for every worker, not
+    only the one a probe reached. A failed load is left to each worker to try again."""
+    path = config.speech_model_path
+    if path is None:
+        return
+    from speech.model import shared_model
+
+    started = time.monotonic()
+    try:
+        shared_model(str(path)).load()
+    except Exception as exc:  # noqa: BLE001 - the workers try again; /readyz says so
+        log.error("speech model %s not loaded before the workers start (%s: %s); each "
+                  "worker loads its own when first asked", path, type(exc).__name__, exc)
+        return
+    log.info("speech model loaded in %.1f s, shared by every worker", time.monotonic() - started)
+
+
 def serve_production(config: Config, host: str, port: int) -> None:
     """Prepare in this process (the arbiter), then run gunicorn until SIGTERM or SIGINT."""
     from . import auth_token
@@ -274,6 +295,7 @@ def serve_production(config: Config, host: str, port: int) -> None:
         metrics = prepare_metrics_dir(config)
         for line in _banner(config, options, metrics):
             log.info("%s", line)
+        preload_speech_model(config)
         IvrApplication(config, options, _config_file(), as_read).run()  # leaves via SystemExit
     finally:
         # Worker processes leave through here too (SystemExit, after worker_exit): only the

@@ -6,7 +6,9 @@ live queue state (queue_state.py) and the wait predictor turn that into the call
 and an honest estimate, and the flow decides what is said. An agent's line dials the queue
 with `<Queue url=/voice/queue/connect>`, which Twilio runs on the caller's side just before
 bridging: that is when the caller is answered. The result URL reports how the caller left.
-A failure while waiting keeps the caller waiting (a wait URL cannot dial a person).
+A failure while waiting keeps the caller waiting, in their place, for up to a minute (a
+wait URL cannot dial a person); failing that long, they leave the queue, and the result
+URL puts them through to a person (the safe path, or the flow's fallback).
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ log = logging.getLogger("ivr_server.queue_calls")
 QUEUE_RESULTS = {"bridged", "leave", "hangup", "queue-full", "redirected", "error",
                  "system-error"}
 HOLD_ON_ERROR_SECONDS = 15
+LEAVE_AFTER_ERRORS_FOR = 60  # seconds of failing wait turns before the caller leaves
 MAX_QUEUE_NUMBER = 86_400  # seconds in a day; no call waits, nor a line holds, more
 
 
 @bp.post("/queue/wait")
 def queue_wait():  # noqa: ANN201 - Flask view
-    return _safely(_wait, on_error=_hold)
+    return _safely(_wait, on_error=_hold_then_leave)
 
 
 @bp.post("/queue/result")
@@ -50,6 +53,22 @@ def queue_connect():  # noqa: ANN201
 
 def _hold() -> str:
     return twiml.pause_only(HOLD_ON_ERROR_SECONDS)
+
+
+def _hold_then_leave() -> str:
+    """A failed wait turn: hold, then ask again through a URL carrying when the failures
+    began (signed by Twilio with the rest); failing for a minute, leave the queue."""
+    now = int(services().clock().timestamp())
+    since = whole_number(request.args.get("failing_since", ""), digits=12)
+    since = since if since is not None and now - MAX_QUEUE_NUMBER <= since <= now else now
+    if now - since >= LEAVE_AFTER_ERRORS_FOR:
+        log.error("call %s: wait turns failing for %d s; leaving the queue for a person",
+                  request.form.get("CallSid", "-")[:64], now - since)
+        return twiml.leave_queue()
+    query = {**{k: v for k, v in request.args.items() if k != "failing_since"},
+             "failing_since": since}  # the same node and turn
+    return twiml.pause_then_redirect(HOLD_ON_ERROR_SECONDS,
+                                     f"{request.path}?{twiml.urlencode(query)}")
 
 
 def _int(name: str) -> int:

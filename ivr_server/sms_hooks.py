@@ -31,6 +31,8 @@ log = logging.getLogger("ivr_server.sms_hooks")
 bp = Blueprint("sms", __name__, url_prefix="/sms")
 SURVEY_OPEN_DAYS = 7
 HELP_AGAIN_SECONDS = 24 * 3600
+FIELDS = ("MessageSid", "MessageStatus", "ErrorCode", "From", "To", "Body", "AccountSid")
+FIELD_LIMIT = 1600  # a long text's Body; every other field is far shorter
 
 
 def services() -> Any:
@@ -51,31 +53,69 @@ def require_signature() -> Response | None:
 @bp.post("/status")
 def status() -> Response:
     s = services()
-    sid, state = _text("MessageSid", 64), _text("MessageStatus", 64)
-    code = request.form.get("ErrorCode", "")
-    if sid and state:
-        known = s.sms_store.status_by_sid(sid, state[:20], s.clock(),
-                                          whole_number(code))
-        if known and state in ("failed", "undelivered"):
-            metrics.sms("undelivered")
+    form = _form()
+    _live_or_kept(s, "status", form, s.clock())
     return Response("", 204)
 
 
 @bp.post("/incoming")
 def incoming() -> Response:
     s = services()
-    now = s.clock()
-    number = normalise(request.form.get("From", ""), s.config.sms.default_region)
-    body = _text("Body", 1600)
+    return _twiml(_live_or_kept(s, "incoming", _form(), s.clock()))
+
+
+def _live_or_kept(s: Any, kind: str, form: dict[str, str], now: dt.datetime) -> str | None:
+    """Handle a text webhook now, or keep it for later (sms_deferred) when that fails or
+    others wait before it: Twilio does not send it again, and a 500 helps nobody. The
+    reply to send in TwiML, if any (a kept one's reply goes out as a text later)."""
+    try:
+        if not s.sms_deferred.waiting():
+            return _handle(s, kind, form, now, replayed=False)
+    except Exception as exc:  # noqa: BLE001 - kept, never lost
+        log.error("sms %s %s not handled now (%s: %s); kept for later", kind,
+                  form.get("MessageSid", "-"), type(exc).__name__, exc)
+    s.sms_deferred.keep(kind, form, now)
+    return None
+
+
+def replay(s: Any) -> int:
+    """Handle the text webhooks kept while the database or Redis was away (background)."""
+    return s.sms_deferred.replay(lambda kind, form, at: _handle(s, kind, form, at,
+                                                                replayed=True))
+
+
+def _handle(s: Any, kind: str, form: dict[str, str], now: dt.datetime,
+            replayed: bool) -> str | None:
+    if kind == "status":
+        _status(s, form, now)
+        return None
+    return _incoming(s, form, now, replayed)
+
+
+def _status(s: Any, form: dict[str, str], now: dt.datetime) -> None:
+    sid, state = _text(form, "MessageSid", 64), _text(form, "MessageStatus", 64)
+    if sid and state:
+        known = s.sms_store.status_by_sid(sid, state[:20], now,
+                                          whole_number(form.get("ErrorCode", "")))
+        if known and state in ("failed", "undelivered"):
+            metrics.sms("undelivered")
+
+
+def _incoming(s: Any, form: dict[str, str], now: dt.datetime, replayed: bool) -> str | None:
+    """A reply from a caller; the reply's text for TwiML, or None. `replayed`: kept from
+    an outage, so it may be stored already, and its reply is sent as a text."""
+    number = normalise(form.get("From", ""), s.config.sms.default_region)
+    body = _text(form, "Body", 1600)
     if number is None:
-        return _twiml(None)
-    last = s.sms_store.last_outbound(number)
+        return None
+    message_sid = _text(form, "MessageSid", 64) or None
+    last = s.sms_store.last_outbound(number, before=now if replayed else None)
     call_sid = last.call_sid if last is not None else None
-    s.sms_store.add_message(direction="inbound", kind="reply", to_number=number,
-                            from_number=number, body=body, status="received", at=now,
-                            call_sid=call_sid,
-                            message_sid=_text("MessageSid", 64) or None)
-    metrics.sms("received")
+    if not (replayed and message_sid and s.sms_store.inbound_stored(message_sid)):
+        s.sms_store.add_message(direction="inbound", kind="reply", to_number=number,
+                                from_number=number, body=body, status="received", at=now,
+                                call_sid=call_sid, message_sid=message_sid)
+        metrics.sms("received")
     survey_open = s.sms_store.open_survey(number, now - dt.timedelta(days=SURVEY_OPEN_DAYS))
     offered = last is not None and last.kind in ("wait_estimate", "wait_update")
     latest = "survey" if last is not None and last.kind == "survey_question" else \
@@ -86,7 +126,12 @@ def incoming() -> Response:
     if reply and call_sid:
         s.calllog.add_events(call_sid, [{"at": now, "node": None, "kind": "sms_reply",
                                          "data": {"kind": said.kind}}])
-    return _twiml(reply and _record_reply(s, reply, number, call_sid, now))
+    if not reply:
+        return None
+    if replayed:
+        _reply_later(s, reply, number, call_sid)
+        return None
+    return _record_reply(s, reply, number, call_sid, now)
 
 
 def _act(s: Any, kind: str, value: Any, number: str, call_sid: str | None,
@@ -147,9 +192,25 @@ def _record_reply(s: Any, template: str, number: str, call_sid: str | None,
     return text
 
 
-def _text(name: str, limit: int) -> str:
+def _reply_later(s: Any, template: str, number: str, call_sid: str | None) -> None:
+    """A kept webhook's reply, sent as a text now (its TwiML answer went out empty). Not
+    the opt-out confirmation: Twilio confirms STOP itself, and the number is opted out."""
+    if template == "opted_out":
+        return
+    session = s.sessions.load(call_sid) if call_sid else None
+    text = render_sms(template, {"company": s.config.sms.company},
+                      templates=templates(s, session))
+    s.outbox.send(kind=template, to=number, body=text, call_sid=call_sid)
+
+
+def _form() -> dict[str, str]:
+    """The fields the handlers read, cut to size: what is kept of a webhook for later."""
+    return {k: request.form[k][:FIELD_LIMIT] for k in FIELDS if k in request.form}
+
+
+def _text(form: dict[str, str], name: str, limit: int) -> str:
     """A form field as stored: cut to size, without NULs (PostgreSQL refuses them in text)."""
-    return request.form.get(name, "").replace("\x00", "")[:limit]
+    return form.get(name, "").replace("\x00", "")[:limit]
 
 
 def _twiml(text: str | None) -> Response:

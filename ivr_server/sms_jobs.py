@@ -27,6 +27,7 @@ from typing import Any
 
 from . import metrics
 from .config import SmsConfig
+from .json_logs import call_context
 from .sms_settle import settle
 from .sms_store import SmsStore
 from .sms_twins import twins_take_turns
@@ -73,10 +74,19 @@ def deliver(message_id: int) -> str:
     message = ctx.store.message(message_id)
     if message is None or message.status not in PENDING:
         return "skipped"  # already sent (a retried job) or gone
-    if ctx.locks is None or ctx.rest is None:
-        return _deliver(ctx, message_id, message)
-    with twins_take_turns(ctx.locks, ctx.key_prefix, message, ctx.rest.timeout) as waited:
-        return _deliver(ctx, message_id, ctx.store.message(message_id) if waited else message)
+    with call_context(message.call_sid):  # also when run by something else than `ivr worker`
+        if ctx.locks is None or ctx.rest is None:
+            return _deliver(ctx, message_id, message)
+        with twins_take_turns(ctx.locks, ctx.key_prefix, message, ctx.rest.timeout) as waited:
+            return _deliver(ctx, message_id,
+                            ctx.store.message(message_id) if waited else message)
+
+
+def call_of_job(message_id: int) -> str | None:
+    """The call a `deliver` job's text belongs to, for the worker to tag RQ's lines about
+    the job with (None: a text of no call, or no context in this process)."""
+    message = _context.store.message(int(message_id)) if _context is not None else None
+    return message.call_sid if message is not None else None
 
 
 def _deliver(ctx: JobContext, message_id: int, message: Any) -> str:
@@ -179,4 +189,5 @@ def on_failure(job: Any, connection: Any, exc_type: Any, exc: Any, traceback: An
     _context.store.update_message(message_id, status="failed", at=_context.clock(),
                                   error=f"gave up after {tries} tries{unsure}: {why}")
     metrics.sms("failed")
-    log.error("sms %s to %s failed for good: %s", message_id, message.to_number, why)
+    with call_context(message.call_sid):  # also for a dead worker's job, settled elsewhere
+        log.error("sms %s to %s failed for good: %s", message_id, message.to_number, why)

@@ -134,12 +134,24 @@ class SmsStore:
         with self.session_factory() as db:
             return db.get(SmsMessage, message_id)
 
-    def last_outbound(self, number: str) -> SmsMessage | None:
-        """The latest text we sent (or replied) to a number: what a reply answers."""
+    def last_outbound(self, number: str, before: dt.datetime | None = None
+                      ) -> SmsMessage | None:
+        """The latest text we sent (or replied) to a number: what a reply answers.
+        `before`: for a reply handled late, the latest sent before it arrived."""
+        stmt = select(SmsMessage).where(
+            SmsMessage.to_number == number, SmsMessage.direction == "outbound",
+            SmsMessage.status != "refused")
+        if before is not None:
+            stmt = stmt.where(SmsMessage.created_at <= before)
         with self.session_factory() as db:
-            return db.scalars(select(SmsMessage).where(
-                SmsMessage.to_number == number, SmsMessage.direction == "outbound",
-                SmsMessage.status != "refused").order_by(SmsMessage.id.desc())).first()
+            return db.scalars(stmt.order_by(SmsMessage.id.desc())).first()
+
+    def inbound_stored(self, message_sid: str) -> bool:
+        """A reply with this Twilio MessageSid is stored already (a replay repeats it)."""
+        with self.reader.connect() as db:
+            return db.execute(select(exists().where(
+                SmsMessage.message_sid == message_sid,
+                SmsMessage.direction == "inbound"))).scalar() is True
 
     def messages_for_call(self, call_sid: str) -> list[SmsMessage]:
         with self.session_factory() as db:

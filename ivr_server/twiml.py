@@ -220,6 +220,14 @@ def pause_only(seconds: int) -> str:
     return _document(_el("Pause", {"length": seconds}))
 
 
+def pause_then_redirect(seconds: int, url: str) -> str:
+    return _document(_el("Pause", {"length": seconds}) + _el("Redirect", {"method": "POST"}, url))
+
+
+def leave_queue() -> str:
+    return _document(_el("Leave"))
+
+
 def _prompt(action: act.Say | act.Play | act.Pause) -> str:
     if isinstance(action, act.Say):
         return _el("Say", {"voice": action.voice or None, "language": action.language or None},

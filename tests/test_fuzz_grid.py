@@ -225,6 +225,15 @@ def test_every_parameter_with_every_odd_value_gets_a_valid_answer(app, route: Ro
     fz.assert_demo_still_works(place_call)
 
 
+def test_every_twilio_webhook_in_the_url_map_is_in_this_grid(app):
+    """A webhook added later is fuzzed too: its route must be listed above to pass."""
+    posted = {r.rule for r in app.url_map.iter_rules() if "POST" in (r.methods or ())
+              and r.rule.startswith(("/voice/", "/sms/"))}
+    assert posted, "no Twilio webhooks found in the URL map"
+    missing = sorted(posted - {r.path for r in ROUTES})
+    assert not missing, f"add these webhooks to ROUTES in {__file__}: {missing}"
+
+
 # -- the agents API (a bearer token, not a signature) ---------------------------------------
 
 JSON_ODD: list[Any] = [None, 0, -1, 3.5, 10**30, True, [], {}, ["support"], {"q": 1},

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from prometheus_client import Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from ivr_server import create_app
@@ -226,6 +227,25 @@ def test_every_counter_is_exported_from_zero_before_anything_happened(app):
             ("ivr_callbacks_total", "event", ("requested", "placed", "completed", "failed"))):
         for v in values:
             assert f'{name}{{{label}="{v}"}}' in body
+
+
+def test_a_webhook_still_answers_twilio_when_timing_it_fails(app, post, monkeypatch, caplog):
+    """A metrics fault (a full disk under PROMETHEUS_MULTIPROC_DIR, a bug) must not become a
+    500 that Twilio reads out as an application error."""
+
+    def broken(self: Histogram, amount: float, exemplar: Any = None) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Histogram, "observe", broken)
+    for _ in range(2):
+        response = post("/voice/incoming", call_params(new_sid("CA")))
+        assert response.status_code == 200, response.text
+        assert response.mimetype == "text/xml"
+        assert "For billing, press 1" in response.text
+        assert "having trouble" not in response.text  # the flow's answer, not the safe path
+    said = [r for r in caplog.records if r.name == "ivr_server.metrics"]
+    assert len(said) == 1  # once, not once per webhook
+    assert "No space left on device" in caplog.text  # with the cause, for whoever reads it
 
 
 # -- who may scrape ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 
 from ivr_server import create_app
 from ivr_server.config import ConfigError, load_config
-from ivr_server.json_logs import call_context, make_handler, mask_numbers, setup_logging
+from ivr_server.json_logs import make_handler, mask_numbers, setup_logging
 from ivr_server.simulator import new_sid
 
 from .conftest import PUBLIC_URL, call_params, sign
@@ -66,6 +66,10 @@ def test_json_lines_carry_the_call_sid_and_never_the_full_caller_number(config, 
     lines = json_lines(out)
     assert lines and all({"ts", "level", "logger", "message", "call_sid"} <= set(line)
                          for line in lines)
+    # Every line the app wrote for these webhooks names the call (the CRM stub's werkzeug
+    # lines are another server's, about no call of its own).
+    ours = [line for line in lines if line["logger"].startswith("ivr_server")]
+    assert ours and [line["call_sid"] for line in ours] == [sid] * len(ours), ours
     refused = [line for line in lines if "not sent" in line["message"]]
     assert refused, [line["message"] for line in lines]
     assert refused[0]["call_sid"] == sid
@@ -92,21 +96,25 @@ def test_lines_outside_a_call_have_no_call_sid(app, captured):
     assert line["message"] == "between calls" and line["call_sid"] is None
 
 
-def test_an_exception_is_one_json_line_with_its_traceback_masked(captured):
+def test_a_failing_webhook_is_one_json_line_with_its_call_and_traceback_masked(
+        app, post, captured, monkeypatch):
     out = captured("json")
-    number = unique_invalid_number()
-    with call_context("CA" + "a" * 32):
-        try:
-            raise ValueError(f"Twilio refused {number}")
-        except ValueError:
-            logging.getLogger("ivr_server.test").exception("texting %s failed", number)
-    assert out.getvalue().count("\n") == 1
-    line = json.loads(out.getvalue())
-    assert line["level"] == "ERROR" and line["call_sid"] == "CA" + "a" * 32
-    assert line["message"] == f"texting +1******{number[-4:]} failed"
-    assert "Traceback" in line["exc_info"] and "ValueError: Twilio refused +1******" in \
-        line["exc_info"]
-    assert number[1:] not in out.getvalue()
+    number, sid = unique_invalid_number(), new_sid("CA")
+
+    def broken(call_sid: str) -> Any:
+        raise ValueError(f"session store refused {number} (From=415{number[-7:]})")
+
+    monkeypatch.setattr(app.extensions["ivr"].sessions, "load", broken)
+    assert post("/voice/incoming", call_params(sid, From=number)).status_code == 200
+    failed = [line for line in json_lines(out) if line.get("exc_info")]
+    assert len(failed) == 1, json_lines(out)
+    line = failed[0]
+    assert line["level"] == "ERROR" and line["call_sid"] == sid
+    assert line["message"] == f"call {sid}: /voice/incoming failed; safe path"
+    assert "Traceback" in line["exc_info"] and \
+        f"ValueError: session store refused +1******{number[-4:]} " \
+        f"(From=******{number[-4:]})" in line["exc_info"]
+    assert number[2:] not in out.getvalue()
 
 
 def test_numbers_keep_their_country_code_and_last_four_digits():

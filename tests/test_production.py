@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,7 @@ class Server:
     process: subprocess.Popen
     port: int
     log: Path
+    probes: list[dict] = field(default_factory=list)  # /readyz's answers until ready
 
     @property
     def url(self) -> str:
@@ -224,7 +225,9 @@ def _ready(server: Server) -> Server:
             raise AssertionError(f"the server exited ({server.process.returncode}):\n"
                                  + server.output())
         try:
-            if requests.get(f"{server.url}/readyz", timeout=5).status_code == 200:
+            probe = requests.get(f"{server.url}/readyz", timeout=5)
+            server.probes.append(probe.json())
+            if probe.status_code == 200:
                 return server
         except requests.RequestException:
             pass
@@ -343,6 +346,12 @@ def test_production_server_streams_speech_and_stops_cleanly_on_sigterm(
             "PUBLIC_BASE_URL": PUBLIC_URL, "IVR_WORKERS": "1", "IVR_THREADS": "4",
             "IVR_LOG_FORMAT": "json"})
         servers.append(server)
+        # Loaded before the worker forked: it is ready on its first probe, and never loads
+        # the model while a caller waits (nor would any other worker: all fork from there).
+        server.probes += [requests.get(f"{server.url}/readyz", timeout=5).json()
+                          for _ in range(6)]
+        assert server.probes and all(p["checks"]["speech"] == {
+            "ok": True, "detail": "model loaded"} for p in server.probes), server.probes
         processes = _descendants(server.process.pid)
         assert any("redis" in name for name in processes.values()), processes
 

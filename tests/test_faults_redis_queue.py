@@ -1,0 +1,74 @@
+"""Redis going away while callers are on hold: a short outage keeps them waiting in their
+place (Twilio holds the queue); a long one does not leave them on hold for ever, they
+leave the queue and are put through to a person. The Redis is a real redis-server the test
+kills and starts again (test_faults_redis)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ivr_server.simulator import SimulatedCall
+from ivr_server.simulator.queues import SimulatedQueues
+from ivr_server.simulator.transport import InProcessTransport
+
+from .conftest import AUTH_TOKEN, PUBLIC_URL
+from .test_faults_redis import RestartableRedis
+from .test_queue_calls import CALLERS, QUEUE_FLOW, CallerClock
+
+FLOWS_HUMAN = "+15550000001"  # QUEUE_FLOW's `human`
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RestartableRedis]:
+    server = RestartableRedis(tmp_path).start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def on_hold(config, flows_dir, redis_server) -> SimulatedCall:  # noqa: ANN001
+    from ivr_server import create_app
+
+    (flows_dir / "queued.yaml").write_text(QUEUE_FLOW)
+    cfg = (config.with_section("flows", directory=str(flows_dir), reload_interval=0.0,
+                               numbers={CALLERS: "queued"}, settings=config.flows.settings)
+           .with_section("redis", url=redis_server.url, key_prefix=config.redis.key_prefix))
+    clock = CallerClock()
+    app = create_app(cfg, clock=clock)
+    app.extensions["ivr"].queues.set_agents("support", 1, clock().timestamp() - 3600)
+    call = SimulatedCall(InProcessTransport(app, PUBLIC_URL), AUTH_TOKEN, to=CALLERS,
+                         from_="+14155550180", queues=SimulatedQueues())
+    clock.call = call
+    call.dial()
+    call.press("1")
+    assert call.waiting_for == "queue"
+    call.wait(30)
+    return call
+
+
+def test_a_caller_on_hold_when_redis_dies_for_good_is_put_through_to_a_person(
+        on_hold, redis_server):
+    redis_server.kill()
+
+    on_hold.wait(120)  # every wait turn from here on meets the outage
+
+    on_hold.expect_heard("having trouble right now. Connecting you")
+    assert on_hold.transferred_to is not None
+    assert on_hold.transferred_to.target == FLOWS_HUMAN
+    assert all(status == 200 for _, _, status in on_hold.requests)
+
+
+def test_a_caller_on_hold_through_a_short_redis_outage_keeps_waiting_in_their_place(
+        on_hold, redis_server):
+    redis_server.kill()
+    on_hold.wait(30)
+    redis_server.start()  # back within the minute, with its data
+
+    on_hold.wait(120)
+
+    assert on_hold.waiting_for == "queue" and on_hold.transferred_to is None
+    on_hold.taken_by_agent(30)
+    assert not any("having trouble" in said for said in on_hold.heard)

@@ -1,0 +1,162 @@
+"""Texts that arrive while the database (or Redis too) is away: Twilio gets a 200 and does not
+send them again, so the server keeps them and applies them, in order, once it can. A STOP
+sent during an outage still opts the number out; a reply's answer goes out as a text."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import phonenumbers
+import pytest
+
+from ivr_server import create_app
+from ivr_server.simulator import new_sid
+from ivr_server.simulator.twiml_reader import parse_twiml
+
+from .conftest import PUBLIC_URL, sign
+from .helpers import fresh_number
+from .test_faults_redis import DEAD_DATABASE, RestartableRedis
+
+COMPANY = "+15005550006"
+MOBILE = phonenumbers.format_number(phonenumbers.example_number_for_type(
+    "US", phonenumbers.PhoneNumberType.MOBILE), phonenumbers.PhoneNumberFormat.E164)
+
+
+@pytest.fixture
+def sms_config(config):  # noqa: ANN001, ANN201
+    return config.with_section("sms", from_number=COMPANY, company="Acme")
+
+
+def app_with(config, database: str | None = None, redis_url: str | None = None):  # noqa: ANN001, ANN201
+    cfg = config
+    if database is not None:
+        cfg = cfg.with_section("database", url=database)
+    if redis_url is not None:
+        cfg = cfg.with_section("redis", url=redis_url, key_prefix=config.redis.key_prefix)
+    return create_app(cfg)
+
+
+def text_in(app, number: str, body: str):  # noqa: ANN001, ANN201
+    params = {"MessageSid": new_sid("SM"), "AccountSid": "AC" + "1" * 32, "From": number,
+              "To": COMPANY, "Body": body}
+    return app.test_client().post(
+        "/sms/incoming", data=params, base_url=PUBLIC_URL,
+        headers={"X-Twilio-Signature": sign(PUBLIC_URL + "/sms/incoming", params)})
+
+
+def report(app, message_sid: str, status: str):  # noqa: ANN001, ANN201
+    params = {"MessageSid": message_sid, "MessageStatus": status, "AccountSid": "AC" + "1" * 32}
+    return app.test_client().post(
+        "/sms/status", data=params, base_url=PUBLIC_URL,
+        headers={"X-Twilio-Signature": sign(PUBLIC_URL + "/sms/status", params)})
+
+
+def answered_without_a_message(response) -> None:  # noqa: ANN001
+    assert response.status_code == 200
+    parse_twiml(response.get_data(as_text=True))  # valid TwiML Twilio can act on
+    assert "<Message>" not in response.get_data(as_text=True)
+
+
+def inbound_of(app, number: str) -> list:  # noqa: ANN001
+    from sqlalchemy import select
+
+    from ivr_server.models import SmsMessage
+
+    with app.extensions["ivr"].session_factory() as db:
+        return list(db.scalars(select(SmsMessage).where(SmsMessage.from_number == number)
+                               .order_by(SmsMessage.id)))
+
+
+def test_a_stop_texted_while_the_database_is_away_opts_the_number_out_once_it_is_back(
+        sms_config):
+    number = fresh_number(MOBILE[2:5])
+    down = app_with(sms_config, database=DEAD_DATABASE)
+
+    answered_without_a_message(text_in(down, number, "STOP"))
+
+    up = app_with(sms_config)  # the database is back (a process that reaches it)
+    store = up.extensions["ivr"].sms_store
+    assert not store.opted_out(number)
+    assert up.extensions["ivr"].writer.run_chores() == 1
+    assert store.opted_out(number)
+    assert [(m.direction, m.body, m.status) for m in inbound_of(up, number)] == [
+        ("inbound", "STOP", "received")]
+    assert up.extensions["ivr"].writer.run_chores() == 0  # handled once, not again
+
+
+def test_a_start_sent_after_a_kept_stop_waits_its_turn_so_the_number_ends_opted_in(
+        sms_config):
+    number = fresh_number(MOBILE[2:5])
+    down = app_with(sms_config, database=DEAD_DATABASE)
+    answered_without_a_message(text_in(down, number, "STOP"))
+
+    up = app_with(sms_config)
+    answered_without_a_message(text_in(up, number, "START"))  # queued behind the STOP
+
+    assert up.extensions["ivr"].writer.run_chores() == 2
+    assert not up.extensions["ivr"].sms_store.opted_out(number)
+    assert [m.body for m in inbound_of(up, number)] == ["STOP", "START"]
+
+
+def test_a_reply_handled_late_gets_its_answer_as_a_text(sms_config):
+    number = fresh_number(MOBILE[2:5])
+    down = app_with(sms_config, database=DEAD_DATABASE)
+    answered_without_a_message(text_in(down, number, "HELP"))
+
+    up = app_with(sms_config)
+    up.extensions["ivr"].writer.run_chores()
+
+    from sqlalchemy import select
+
+    from ivr_server.models import SmsMessage
+
+    with up.extensions["ivr"].session_factory() as db:
+        sent = list(db.scalars(select(SmsMessage).where(
+            SmsMessage.to_number == number, SmsMessage.direction == "outbound")))
+    assert [(m.kind, m.status) for m in sent] == [("help", "queued")]
+    assert "Acme" in sent[0].body  # the help text, going out through the worker
+
+
+def test_a_delivery_report_during_an_outage_updates_the_message_once_the_database_is_back(
+        sms_config):
+    up = app_with(sms_config)
+    store = up.extensions["ivr"].sms_store
+    sid = new_sid("SM")
+    message = store.add_message(direction="outbound", kind="wait_estimate",
+                                to_number=fresh_number(MOBILE[2:5]), from_number=COMPANY,
+                                body="You're number 1", status="sent",
+                                at=up.extensions["ivr"].clock(), message_sid=sid)
+    down = app_with(sms_config, database=DEAD_DATABASE)
+
+    assert report(down, sid, "delivered").status_code == 204
+
+    assert store.message(message).status == "sent"
+    up.extensions["ivr"].writer.run_chores()
+    assert store.message(message).status == "delivered"
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
+    server = RestartableRedis(tmp_path).start()
+    yield server
+    server.kill()
+
+
+def test_with_redis_away_too_a_text_is_held_in_memory_then_applied(sms_config, own_redis,
+                                                                   caplog):
+    number = fresh_number(MOBILE[2:5])
+    down = app_with(sms_config, database=DEAD_DATABASE, redis_url=own_redis.url)
+    own_redis.kill()
+
+    with caplog.at_level(logging.ERROR):
+        answered_without_a_message(text_in(down, number, "STOP"))
+    assert "kept in this process's memory" in caplog.text
+
+    own_redis.start()
+    down.extensions["ivr"].writer.run_chores()  # to Redis; the database is still away
+    up = app_with(sms_config, redis_url=own_redis.url)
+    assert not up.extensions["ivr"].sms_store.opted_out(number)
+    assert up.extensions["ivr"].writer.run_chores() == 1
+    assert up.extensions["ivr"].sms_store.opted_out(number)
