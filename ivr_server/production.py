@@ -15,7 +15,7 @@ and SQL connections and call-log writer; `worker_exit` writes what that writer s
 queued. SIGTERM is gunicorn's graceful stop: in-flight requests get `graceful_timeout`.
 
 SIGHUP (`kill -HUP <arbiter>`) is gunicorn's graceful reload: the arbiter reads config.toml
-and the environment again (`IvrApplication.load_config`), starts new workers, which build
+again (`IvrApplication.load_config`), starts new workers, which build
 their apps from what it read, and lets the old ones finish their requests. What the
 arbiter applied once keeps its running value until a full restart, and the log names any
 such setting that changed (`RESTART_ONLY`). A process's environment is fixed when it
@@ -185,8 +185,8 @@ def reread(running: Config, as_read: Config, config_file: Path | None) -> Config
         kept += [f"[{section}] {key}" for key in keys if getattr(now, key) != getattr(first, key)]
         fresh = fresh.with_section(section, **{key: getattr(getattr(running, section), key)
                                                for key in keys})
-    log.info("SIGHUP: read %s and the environment again; new workers use them",
-             config_file or "the defaults")
+    log.info("SIGHUP: read %s again; new workers use it (environment variables are as at "
+             "start: changing one needs a restart)", config_file or "the defaults")
     if kept:
         log.warning("SIGHUP: changed, but only a full restart applies (kept as running): %s",
                     ", ".join(kept))
