@@ -33,7 +33,7 @@ from sqlalchemy import text
 
 from . import metrics
 from .json_logs import install_request_context
-from .metrics_collectors import QueueCollector
+from .metrics_collectors import BacklogCollector, QueueCollector
 from .signature import bearer_matches
 
 log = logging.getLogger("ivr_server.health")
@@ -191,7 +191,8 @@ def metrics_page() -> Response:
     refused = scrape_refused(obs.token)
     if refused is not None:
         return refused
-    registry = metrics.scrape_registry([QueueCollector(obs.services)])
+    registry = metrics.scrape_registry([QueueCollector(obs.services),
+                                         BacklogCollector(obs.services)])
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     return Response(encoder(registry), 200, headers={"Content-Type": content_type,
                                                      "Cache-Control": "no-store"})

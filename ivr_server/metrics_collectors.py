@@ -1,4 +1,4 @@
-"""Queue figures for /metrics, read from Redis when Prometheus scrapes.
+"""Queue figures and backlogs for /metrics, read from Redis when Prometheus scrapes.
 
 They are the same figures as the supervisors' live queues page (admin/live_queues.py), so a
 dashboard and an alert never disagree. Computed per scrape, they are right whichever web
@@ -66,3 +66,29 @@ class QueueCollector(Collector):
                 for stat, key in ESTIMATE_STATS.items():
                     estimate.add_metric([q.name, stat], q.estimate[key])
         yield from (up, waiting, longest, agents, in_service, estimate)
+
+
+class BacklogCollector(Collector):
+    """What waits for the database: call-log records and text webhooks kept through an
+    outage. Growing means the database is away (or slow); an alert watches it drain."""
+
+    def __init__(self, services: Any) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[Metric]:
+        records = GaugeMetricFamily("ivr_calllog_backlog_records",
+                                    "Call-log records queued in Redis, not yet in SQL")
+        texts = GaugeMetricFamily("ivr_sms_deferred_webhooks",
+                                  "Text webhooks kept through an outage, not yet applied")
+        s = self.services
+        try:
+            pipe = s.redis.pipeline(transaction=False)
+            pipe.llen(s.calllog.backlog_key)
+            pipe.llen(s.sms_deferred.key)
+            queued, kept = pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - Redis away: no figure, never a 500
+            log.warning("metrics: backlogs unavailable: %s", exc)
+            return
+        records.add_metric([], float(queued))
+        texts.add_metric([], float(kept))
+        yield from (records, texts)

@@ -99,10 +99,12 @@ def _deliver(ctx: JobContext, message_id: int, message: Any) -> str:
             and not ctx.still_queued(message.call_sid):
         ctx.store.update_message(message_id, status="refused", at=ctx.clock(),
                                  error="the caller left the queue before it was sent")
+        metrics.sms("refused")
         return "refused"
     if ctx.store.opted_out(message.to_number):  # honoured before every send
         ctx.store.update_message(message_id, status="refused", at=ctx.clock(),
                                  error="opted out")
+        metrics.sms("refused")
         return "refused"
     if ctx.rest is None:
         ctx.store.update_message(message_id, status="failed", at=ctx.clock(),

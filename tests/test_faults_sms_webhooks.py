@@ -12,12 +12,14 @@ import phonenumbers
 import pytest
 
 from ivr_server import create_app
-from ivr_server.simulator import new_sid
+from ivr_server.simulator import SimulatedCall, new_sid
+from ivr_server.simulator.transport import InProcessTransport
 from ivr_server.simulator.twiml_reader import parse_twiml
 
-from .conftest import PUBLIC_URL, sign
+from .conftest import AUTH_TOKEN, PUBLIC_URL, sign
 from .helpers import fresh_number
 from .test_faults_redis import DEAD_DATABASE, RestartableRedis
+from .test_observability import scrape, value
 
 COMPANY = "+15005550006"
 MOBILE = phonenumbers.format_number(phonenumbers.example_number_for_type(
@@ -84,6 +86,25 @@ def test_a_stop_texted_while_the_database_is_away_opts_the_number_out_once_it_is
     assert [(m.direction, m.body, m.status) for m in inbound_of(up, number)] == [
         ("inbound", "STOP", "received")]
     assert up.extensions["ivr"].writer.run_chores() == 0  # handled once, not again
+
+
+def test_metrics_show_what_waits_for_the_database_and_see_it_drain(sms_config):
+    down = app_with(sms_config, database=DEAD_DATABASE)
+    text_in(down, fresh_number(MOBILE[2:5]), "STOP")
+    text_in(down, fresh_number(MOBILE[2:5]), "HELP")
+    call = SimulatedCall(InProcessTransport(down, PUBLIC_URL), AUTH_TOKEN)
+    call.dial()  # its call-log records wait in Redis too
+
+    body = scrape(down)
+    assert value(body, "ivr_sms_deferred_webhooks") == 2
+    assert value(body, "ivr_calllog_backlog_records") >= 1
+
+    up = app_with(sms_config)  # the database is back
+    up.extensions["ivr"].writer.drain()
+    up.extensions["ivr"].writer.run_chores()
+    body = scrape(up)
+    assert value(body, "ivr_sms_deferred_webhooks") == 0
+    assert value(body, "ivr_calllog_backlog_records") == 0
 
 
 def test_a_start_sent_after_a_kept_stop_waits_its_turn_so_the_number_ends_opted_in(

@@ -154,3 +154,16 @@ def test_a_text_twilio_refuses_counts_as_failed(app, redis_client, store, api): 
     assert store.message(message).status == "failed"
     assert _texts(app, "failed") == failed + 1
     assert _texts(app, "sent") == sent
+
+
+def test_a_text_to_a_number_that_opted_out_after_it_was_queued_counts_as_refused(
+        app, redis_client, store, api):  # noqa: F811
+    refused, sent = _texts(app, "refused"), _texts(app, "sent")
+    number = fresh_number()
+    box = outbox(redis_client, store, SmsConfig(from_number="+15005550006"))
+    message = box.send(kind="survey_question", to=number, body="How did we do?")
+    store.set_opt_out(number, True, "STOP", app.extensions["ivr"].clock())  # STOP meanwhile
+    work(box, store, api.base_url, SmsConfig(from_number="+15005550006"))
+    assert store.message(message).status == "refused"
+    assert _texts(app, "refused") == refused + 1
+    assert _texts(app, "sent") == sent
