@@ -11,14 +11,18 @@ what the wait predictor divides the work by, so it is logged in the queue's even
 
 from __future__ import annotations
 
+import logging
 import re
 
+import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from .signature import bearer_matches
 from .voice_safety import SID
 
+log = logging.getLogger("ivr_server.agents")
 bp = Blueprint("agents", __name__, url_prefix="/agents")
+RETRY_AFTER_SECONDS = 5
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
@@ -31,6 +35,16 @@ def require_token() -> Response | None:
     if not bearer_matches(request.headers.get("Authorization", ""), token):
         return Response("Forbidden: wrong or missing bearer token\n", 403, mimetype="text/plain")
     return None
+
+
+@bp.errorhandler(redis.RedisError)
+def redis_unavailable(exc: redis.RedisError) -> tuple[Response, int]:
+    """Who is on duty lives in Redis: without it, say so (503, retry) rather than a bare 500,
+    so a desk phone or workforce tool retries instead of reporting a server fault."""
+    log.warning("agents API %s: Redis unavailable (%s)", request.path, exc)
+    response = jsonify(error="the live queue state (Redis) is unavailable; try again shortly")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response, 503
 
 
 def _fields() -> tuple[str, str]:

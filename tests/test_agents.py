@@ -62,6 +62,19 @@ def test_agents_sign_in_and_out_and_the_queue_knows_who_is_on_duty(config, clock
     assert bad.status_code == 400 and "queue" in bad.json["error"]
 
 
+def test_with_redis_down_the_api_says_so_and_asks_to_retry(config, clock):  # noqa: ANN001
+    cfg = config.with_section("redis", url="redis://127.0.0.1:1/0")
+    client = _app(cfg, clock, api_token=TOKEN).test_client()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for resp in (client.post("/agents/sign-in", json={"queue": "support", "agent": "ada"},
+                             headers=auth),
+                 client.get("/agents?queue=support", headers=auth),
+                 client.get("/agents/connected?queue=support", headers=auth)):
+        assert resp.status_code == 503
+        assert resp.headers["Retry-After"] == "5"
+        assert "Redis" in resp.get_json()["error"]
+
+
 def test_config_sets_agents_for_queues_nobody_signs_into(config, clock):  # noqa: ANN001
     app = _app(config, clock, agents={"sales": 3})
     assert app.extensions["ivr"].queues.agents("sales") == 3
