@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from ivr_server import create_app
+from ivr_server.clock import FixedClock
 from ivr_server.simulator import SimulatedCall
 from ivr_server.simulator.queues import SimulatedQueues
 from ivr_server.simulator.transport import InProcessTransport
+from ivr_server.simulator.twiml_reader import Leave, Pause, Redirect, parse_twiml
 
-from .conftest import AUTH_TOKEN, PUBLIC_URL
+from .conftest import AUTH_TOKEN, OPEN_HOURS, PUBLIC_URL, call_params, sign
 from .test_faults_redis import RestartableRedis
 from .test_queue_calls import CALLERS, QUEUE_FLOW, CallerClock
 
@@ -30,8 +33,6 @@ def redis_server(tmp_path: Path) -> Iterator[RestartableRedis]:
 
 @pytest.fixture
 def on_hold(config, flows_dir, redis_server) -> SimulatedCall:  # noqa: ANN001
-    from ivr_server import create_app
-
     (flows_dir / "queued.yaml").write_text(QUEUE_FLOW)
     cfg = (config.with_section("flows", directory=str(flows_dir), reload_interval=0.0,
                                numbers={CALLERS: "queued"}, settings=config.flows.settings)
@@ -72,3 +73,29 @@ def test_a_caller_on_hold_through_a_short_redis_outage_keeps_waiting_in_their_pl
     assert on_hold.waiting_for == "queue" and on_hold.transferred_to is None
     on_hold.taken_by_agent(30)
     assert not any("having trouble" in said for said in on_hold.heard)
+
+
+@pytest.mark.parametrize("since, leaves", [
+    ("", False), ("abc", False), ("9" * 40, False), ("-5", False), ("0", False),
+    ("future", False), ("59", False), ("60", True), ("3600", True)])
+def test_only_a_minute_of_failing_wait_turns_takes_a_caller_out_of_the_queue(
+        config, since: str, leaves: bool):
+    """`failing_since` is the time the failures began, or any garbage: garbage restarts the
+    minute rather than taking a caller out of line (or failing the webhook)."""
+    app = create_app(config.with_section("redis", url="redis://127.0.0.1:1/0"),
+                     clock=FixedClock(OPEN_HOURS))
+    now = int(OPEN_HOURS.timestamp())
+    value = {"future": str(now + 600)}.get(since, since)
+    if since.isdigit() and len(since) <= 4:
+        value = str(now - int(since))  # failing for that many seconds
+    url = f"/voice/queue/wait?node=hold&turn=2&failing_since={value}"
+    params = call_params(QueueTime="300", QueuePosition="2")
+    response = app.test_client().post(url, data=params, base_url=PUBLIC_URL, headers={
+        "X-Twilio-Signature": sign(PUBLIC_URL + url, params)})
+    assert response.status_code == 200
+    verbs = parse_twiml(response.get_data(as_text=True))
+    if leaves:
+        assert [type(v) for v in verbs] == [Leave]
+    else:
+        assert [type(v) for v in verbs] == [Pause, Redirect]
+        assert "node=hold" in verbs[1].url and "turn=2" in verbs[1].url
