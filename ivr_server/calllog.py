@@ -346,13 +346,13 @@ class CallLog:
 
     def _note_failure(self, exc: BaseException) -> bool:
         """Start the retry pause if ``exc`` means the database is unreachable; say if it did."""
-        if not _transient(exc):
+        if not transient_db_error(exc):
             return False
         self._down_until = self._clock() + self._retry_after
         return True
 
 
-def _transient(exc: BaseException) -> bool:
+def transient_db_error(exc: BaseException) -> bool:
     """Worth retrying later (connection, lock, missing schema), not a record the DB rejects."""
     if isinstance(exc, IntegrityError | DataError):
         return False

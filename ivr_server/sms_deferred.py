@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -34,6 +35,7 @@ class DeferredTexts:
         self.redis = client
         self.key = f"{key_prefix}sms:deferred"
         self.lock_name = f"{key_prefix}sms:deferred-lock"
+        self.dead_key = f"{key_prefix}sms:deferred:dead"
         self.log = logger or logging.getLogger(__name__)
         self.held_limit = held_limit
         self._held: deque[str] = deque()
@@ -69,9 +71,14 @@ class DeferredTexts:
                          len(texts))
         return len(texts)
 
-    def replay(self, handle: Handler, limit: int = 100) -> int:
-        """Handle up to `limit` kept webhooks in order; stops at the first that fails (the
-        database still away), leaving it first in line. How many were handled."""
+    def replay(self, handle: Handler, transient: Callable[[Exception], bool],
+               limit: int = 100) -> int:
+        """Handle up to `limit` kept webhooks in order. One that fails for a `transient`
+        reason (the database still away) stays first in line and ends the pass; one that
+        fails otherwise (a bug, data the database refuses) is set aside in the dead list
+        and logged, so it cannot hold every later text back. The pass also ends well
+        within the lock's time, so no other process takes the same item meanwhile. How
+        many left the line."""
         try:
             self.release_held()
             lock = self.redis.lock(self.lock_name, timeout=LOCK_SECONDS, blocking=False)
@@ -79,22 +86,25 @@ class DeferredTexts:
                 return 0  # another process is replaying
         except redis.RedisError:
             return 0
-        done = 0
+        done, ends = 0, time.monotonic() + LOCK_SECONDS / 3
         try:
-            while done < limit:
+            while done < limit and time.monotonic() < ends:
                 raw = self.redis.lindex(self.key, 0)
                 if raw is None:
                     break
                 item = _parse(raw)
-                if item is not None:
+                if item is None:
+                    self._set_aside(raw, "unreadable")
+                else:
                     try:
                         handle(item["kind"], item["form"], datetime.fromisoformat(item["at"]))
-                    except Exception as exc:  # noqa: BLE001 - kept for the next pass
-                        self.log.warning("sms: kept %s webhook not handled yet (%s: %s)",
-                                         item["kind"], type(exc).__name__, exc)
-                        break
-                else:
-                    self.log.error("sms: dropped an unreadable kept webhook: %.200s", raw)
+                    except Exception as exc:  # noqa: BLE001 - kept, or set aside
+                        if transient(exc):
+                            self.log.warning("sms: kept %s webhook not handled yet (%s: %s)",
+                                             item["kind"], type(exc).__name__, exc)
+                            break
+                        self.log.exception("sms: kept %s webhook failed", item["kind"])
+                        self._set_aside(raw, f"{type(exc).__name__}: {exc}")
                 self.redis.lpop(self.key)
                 done += 1
         except redis.RedisError as exc:
@@ -104,6 +114,12 @@ class DeferredTexts:
             with contextlib.suppress(Exception):
                 lock.release()
         return done
+
+    def _set_aside(self, raw: Any, why: str) -> None:
+        """Out of the line, into `<key>:dead` for a person to look at (and replay by hand)."""
+        self.log.error("sms: kept text webhook set aside in %s (%s): %.300s", self.dead_key,
+                       why[:200], raw)
+        self.redis.rpush(self.dead_key, raw)
 
     def _hold(self, text: str, exc: Exception) -> None:
         with self._mutex:

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+import redis
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -23,6 +24,7 @@ from sms.templates import render_sms
 
 from . import metrics
 from .callback_calls import book_for_call, booking_for
+from .calllog import transient_db_error
 from .signature import is_signed
 from .sms_triggers import templates
 from .voice import whole_number
@@ -80,8 +82,14 @@ def _live_or_kept(s: Any, kind: str, form: dict[str, str], now: dt.datetime) -> 
 
 def replay(s: Any) -> int:
     """Handle the text webhooks kept while the database or Redis was away (background)."""
-    return s.sms_deferred.replay(lambda kind, form, at: _handle(s, kind, form, at,
-                                                                replayed=True))
+    return s.sms_deferred.replay(
+        lambda kind, form, at: _handle(s, kind, form, at, replayed=True), _outage)
+
+
+def _outage(exc: Exception) -> bool:
+    """A failure that waiting cures (the database or Redis away or slow), not one that
+    would fail the same way every time."""
+    return isinstance(exc, redis.RedisError | OSError) or transient_db_error(exc)
 
 
 def _handle(s: Any, kind: str, form: dict[str, str], now: dt.datetime,

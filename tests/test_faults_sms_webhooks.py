@@ -181,3 +181,44 @@ def test_with_redis_away_too_a_text_is_held_in_memory_then_applied(sms_config, o
     assert not up.extensions["ivr"].sms_store.opted_out(number)
     assert up.extensions["ivr"].writer.run_chores() == 1
     assert up.extensions["ivr"].sms_store.opted_out(number)
+
+
+def test_a_kept_text_that_fails_for_another_reason_than_an_outage_holds_nothing_back(
+        sms_config, monkeypatch, caplog):
+    from ivr_server import sms_hooks
+
+    number = fresh_number(MOBILE[2:5])
+    down = app_with(sms_config, database=DEAD_DATABASE)
+    answered_without_a_message(text_in(down, number, "BROKEN"))
+    answered_without_a_message(text_in(down, number, "STOP"))
+
+    handled = sms_hooks._incoming
+
+    def a_bug_for_one_text(s, form, now, replayed):  # noqa: ANN001, ANN202
+        if form.get("Body") == "BROKEN":
+            raise KeyError("a bug this text trips over, every time")
+        return handled(s, form, now, replayed)
+
+    monkeypatch.setattr(sms_hooks, "_incoming", a_bug_for_one_text)
+    up = app_with(sms_config)
+    with caplog.at_level(logging.ERROR):
+        assert up.extensions["ivr"].writer.run_chores() == 2
+
+    assert up.extensions["ivr"].sms_store.opted_out(number)  # the STOP behind it applied
+    deferred = up.extensions["ivr"].sms_deferred
+    dead = up.extensions["ivr"].redis.lrange(deferred.dead_key, 0, -1)
+    assert ['"BROKEN"' in raw for raw in dead] == [True]  # kept for a person to look at
+    assert "set aside" in caplog.text
+    assert value(scrape(up), "ivr_sms_deferred_webhooks") == 0
+
+
+def test_a_kept_text_waits_while_the_database_is_still_away(sms_config):
+    number = fresh_number(MOBILE[2:5])
+    down = app_with(sms_config, database=DEAD_DATABASE)
+    answered_without_a_message(text_in(down, number, "STOP"))
+
+    assert down.extensions["ivr"].writer.run_chores() == 0  # still away: it stays in line
+    assert value(scrape(down), "ivr_sms_deferred_webhooks") == 1
+    up = app_with(sms_config)
+    assert up.extensions["ivr"].writer.run_chores() == 1
+    assert up.extensions["ivr"].sms_store.opted_out(number)
