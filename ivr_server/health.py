@@ -149,7 +149,7 @@ def readiness_checks(services: Any) -> dict[str, Callable[[], str]]:
         return "SELECT 1"
 
     def flows_check() -> str:
-        live = services.registry.live()
+        live = services.registry.loaded()  # webhooks keep them fresh; no Redis here
         if not live:
             raise NotReady("no live flow")
         return f"{len(live)} live"
@@ -174,7 +174,14 @@ def readyz() -> Response:
     asks, so a Redis or database outage, which every node shares and which callers get
     through on the safe path, does not take every node out of its rotation at once."""
     exclude = set(request.args.getlist("exclude"))
-    results = current_app.extensions["ivr_observability"].readiness.run(exclude)
+    readiness = current_app.extensions["ivr_observability"].readiness
+    unknown = sorted(exclude - {check.name for check in readiness.checks})
+    if unknown:  # a typo must not quietly keep the check it meant to leave out
+        response = jsonify(error=f"no such check: {', '.join(unknown)[:200]}",
+                           checks=sorted(check.name for check in readiness.checks))
+        response.status_code = 400
+        return response
+    results = readiness.run(exclude)
     failing = [r.name for r in results if not r.ok]
     body = {"status": "not ready" if failing else "ready", "failing": failing,
             "checks": {r.name: {"ok": r.ok, "detail": r.detail} for r in results},

@@ -57,18 +57,29 @@ def _hold() -> str:
 
 def _hold_then_leave() -> str:
     """A failed wait turn: hold, then ask again through a URL carrying when the failures
-    began (signed by Twilio with the rest); failing for a minute, leave the queue."""
+    began and when the last one was (signed by Twilio with the rest); failing for a
+    minute in a row, leave the queue. A last failure older than two holds means turns
+    went well in between: the minute starts again."""
     now = int(services().clock().timestamp())
-    since = whole_number(request.args.get("failing_since", ""), digits=12)
-    since = since if since is not None and now - MAX_QUEUE_NUMBER <= since <= now else now
+    since, last = (_past_time(request.args.get(name, ""), now)
+                   for name in ("failing_since", "failed_at"))
+    if since is None or last is None or now - last > 2 * HOLD_ON_ERROR_SECONDS:
+        since = now
     if now - since >= LEAVE_AFTER_ERRORS_FOR:
         log.error("call %s: wait turns failing for %d s; leaving the queue for a person",
                   request.form.get("CallSid", "-")[:64], now - since)
         return twiml.leave_queue()
-    query = {**{k: v for k, v in request.args.items() if k != "failing_since"},
-             "failing_since": since}  # the same node and turn
+    query = {**{k: v for k, v in request.args.items() if k not in ("failing_since",
+                                                                   "failed_at")},
+             "failing_since": since, "failed_at": now}  # the same node and turn
     return twiml.pause_then_redirect(HOLD_ON_ERROR_SECONDS,
                                      f"{request.path}?{twiml.urlencode(query)}")
+
+
+def _past_time(raw: str, now: int) -> int | None:
+    """A time from our own URL, if it is one: not in the future, not over a day old."""
+    value = whole_number(raw, digits=12)
+    return value if value is not None and now - MAX_QUEUE_NUMBER <= value <= now else None
 
 
 def _int(name: str) -> int:

@@ -81,6 +81,11 @@ class FlowRegistry:
         self.refresh()
         return dict(self._live)
 
+    def loaded(self) -> dict[str, Flow]:
+        """The flows this process serves now, without looking for news (no file or Redis
+        I/O): what a readiness probe that leaves Redis out may ask."""
+        return dict(self._live)
+
     def problems(self) -> dict[str, tuple[str, ...]]:
         """Files currently refused, with their file:line problems."""
         return {str(p): st.problems for p, st in self._files.items() if st.problems}

@@ -13,6 +13,7 @@ it are applied in the order they were sent.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import threading
@@ -23,10 +24,18 @@ from datetime import datetime
 from typing import Any
 
 import redis
+from redis.exceptions import LockError
 
 Handler = Callable[[str, dict[str, str], datetime], None]
 HELD_LIMIT = 10_000
-LOCK_SECONDS = 30
+LOCK_SECONDS = 30  # renewed before each item; one item's handling takes seconds at most
+REST_SECONDS = 5  # after the database failed an item: not every beat of the writer
+DONE_MARK_SECONDS = 86_400
+# Pop the head only if it is still the item just handled.
+POP_IF_FIRST = """
+if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then return redis.call('LPOP', KEYS[1]) end
+return false
+"""
 
 
 class DeferredTexts:
@@ -40,6 +49,8 @@ class DeferredTexts:
         self.held_limit = held_limit
         self._held: deque[str] = deque()
         self._mutex = threading.Lock()
+        self._resting_until = 0.0
+        self._pop_if_first = client.register_script(POP_IF_FIRST)
 
     def keep(self, kind: str, form: dict[str, str], at: datetime) -> None:
         """Keep a webhook (`kind`: "incoming" or "status") to be handled later."""
@@ -74,11 +85,14 @@ class DeferredTexts:
     def replay(self, handle: Handler, transient: Callable[[Exception], bool],
                limit: int = 100) -> int:
         """Handle up to `limit` kept webhooks in order. One that fails for a `transient`
-        reason (the database still away) stays first in line and ends the pass; one that
-        fails otherwise (a bug, data the database refuses) is set aside in the dead list
-        and logged, so it cannot hold every later text back. The pass also ends well
-        within the lock's time, so no other process takes the same item meanwhile. How
-        many left the line."""
+        reason (the database still away) stays first in line, ends the pass and rests the
+        replay for REST_SECONDS; one that fails otherwise (a bug, data the database
+        refuses) is set aside in the dead list and logged, so it cannot hold every later
+        text back. The lock is renewed before each item and an item leaves the line only
+        if it is still first, so two processes never take one item, nor drop another's.
+        How many left the line."""
+        if time.monotonic() < self._resting_until:
+            return 0
         try:
             self.release_held()
             lock = self.redis.lock(self.lock_name, timeout=LOCK_SECONDS, blocking=False)
@@ -86,34 +100,49 @@ class DeferredTexts:
                 return 0  # another process is replaying
         except redis.RedisError:
             return 0
-        done, ends = 0, time.monotonic() + LOCK_SECONDS / 3
+        done = 0
         try:
-            while done < limit and time.monotonic() < ends:
+            while done < limit:
+                lock.reacquire()  # raises once lost: another process may be replaying
                 raw = self.redis.lindex(self.key, 0)
                 if raw is None:
                     break
-                item = _parse(raw)
-                if item is None:
-                    self._set_aside(raw, "unreadable")
-                else:
-                    try:
-                        handle(item["kind"], item["form"], datetime.fromisoformat(item["at"]))
-                    except Exception as exc:  # noqa: BLE001 - kept, or set aside
-                        if transient(exc):
-                            self.log.warning("sms: kept %s webhook not handled yet (%s: %s)",
-                                             item["kind"], type(exc).__name__, exc)
-                            break
-                        self.log.exception("sms: kept %s webhook failed", item["kind"])
-                        self._set_aside(raw, f"{type(exc).__name__}: {exc}")
-                self.redis.lpop(self.key)
+                if not self._handle_once(raw, handle, transient):
+                    self._resting_until = time.monotonic() + REST_SECONDS
+                    break
+                if self._pop_if_first(keys=[self.key], args=[raw]) is None:
+                    break  # another process took it: the line is theirs now
                 done += 1
-        except redis.RedisError as exc:
+        except (redis.RedisError, LockError) as exc:
             self.log.warning("sms: replay of kept webhooks stopped: %s", exc)
         finally:
-            # An expired lock or Redis gone: its timeout frees it.
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # expired, or Redis gone: its timeout frees it
                 lock.release()
         return done
+
+    def _handle_once(self, raw: Any, handle: Handler,
+                     transient: Callable[[Exception], bool]) -> bool:
+        """Handle one kept webhook unless a pass that died before popping it already did
+        (marked by its text's digest); False to leave it first in line."""
+        done_key = f"{self.key}:done:{hashlib.sha1(str(raw).encode()).hexdigest()}"
+        if self.redis.exists(done_key):
+            return True
+        item = _parse(raw)
+        if item is None:
+            self._set_aside(raw, "unreadable")
+            return True
+        try:
+            handle(item["kind"], item["form"], datetime.fromisoformat(item["at"]))
+        except Exception as exc:  # noqa: BLE001 - kept, or set aside
+            if transient(exc):
+                self.log.warning("sms: kept %s webhook not handled yet (%s: %s); next try in "
+                                 "%d s", item["kind"], type(exc).__name__, exc, REST_SECONDS)
+                return False
+            self.log.exception("sms: kept %s webhook failed", item["kind"])
+            self._set_aside(raw, f"{type(exc).__name__}: {exc}")
+            return True
+        self.redis.set(done_key, 1, ex=DONE_MARK_SECONDS)
+        return True
 
     def _set_aside(self, raw: Any, why: str) -> None:
         """Out of the line, into `<key>:dead` for a person to look at (and replay by hand)."""

@@ -37,10 +37,12 @@ class SmsStore:
     # -- opt-outs --------------------------------------------------------------------------
 
     def set_opt_out(self, number: str, opted_out: bool, keyword: str, at: dt.datetime) -> bool:
-        """Record STOP (True) or START (False); True if that changed the number's state."""
+        """Record STOP (True) or START (False) sent at `at`; True if that changed the
+        number's state. A word older than the last change is too late (a STOP kept through
+        an outage, replayed after the START sent after it): the texter's latest word wins."""
         with self.session_factory.begin() as db:
-            row = db.get(SmsOptOut, number)
-            if row is not None and row.opted_out == opted_out:
+            row = db.get(SmsOptOut, number, with_for_update=True)
+            if row is not None and (row.opted_out == opted_out or row.changed_at > at):
                 return False
             if row is None:
                 db.add(SmsOptOut(number=number, opted_out=opted_out, keyword=keyword[:20],

@@ -88,7 +88,7 @@ def test_only_a_minute_of_failing_wait_turns_takes_a_caller_out_of_the_queue(
     value = {"future": str(now + 600)}.get(since, since)
     if since.isdigit() and len(since) <= 4:
         value = str(now - int(since))  # failing for that many seconds
-    url = f"/voice/queue/wait?node=hold&turn=2&failing_since={value}"
+    url = f"/voice/queue/wait?node=hold&turn=2&failing_since={value}&failed_at={now - 15}"
     params = call_params(QueueTime="300", QueuePosition="2")
     response = app.test_client().post(url, data=params, base_url=PUBLIC_URL, headers={
         "X-Twilio-Signature": sign(PUBLIC_URL + url, params)})
@@ -99,3 +99,18 @@ def test_only_a_minute_of_failing_wait_turns_takes_a_caller_out_of_the_queue(
     else:
         assert [type(v) for v in verbs] == [Pause, Redirect]
         assert "node=hold" in verbs[1].url and "turn=2" in verbs[1].url
+
+
+def test_failures_far_apart_do_not_add_up_to_the_minute(config):
+    """Turns that went well between two failures (Twilio asked the redirect URL again)
+    start the minute afresh: an old failure does not take the caller out of line."""
+    app = create_app(config.with_section("redis", url="redis://127.0.0.1:1/0"),
+                     clock=FixedClock(OPEN_HOURS))
+    now = int(OPEN_HOURS.timestamp())
+    url = f"/voice/queue/wait?node=hold&turn=2&failing_since={now - 600}&failed_at={now - 540}"
+    params = call_params(QueueTime="900", QueuePosition="2")
+    response = app.test_client().post(url, data=params, base_url=PUBLIC_URL, headers={
+        "X-Twilio-Signature": sign(PUBLIC_URL + url, params)})
+    verbs = parse_twiml(response.get_data(as_text=True))
+    assert [type(v) for v in verbs] == [Pause, Redirect]
+    assert f"failing_since={now}" in verbs[1].url

@@ -222,3 +222,23 @@ def test_a_kept_text_waits_while_the_database_is_still_away(sms_config):
     up = app_with(sms_config)
     assert up.extensions["ivr"].writer.run_chores() == 1
     assert up.extensions["ivr"].sms_store.opted_out(number)
+
+
+def test_a_stop_kept_in_one_process_and_a_start_handled_by_another_leave_the_number_opted_in(
+        sms_config, own_redis):
+    """The STOP waits in one web process's memory (Redis and the database away there), so
+    another process, which reaches both, handles the START sent after it at once. The STOP
+    replayed later is older than the START: the texter's latest word wins."""
+    number = fresh_number(MOBILE[2:5])
+    down = app_with(sms_config, database=DEAD_DATABASE, redis_url=own_redis.url)
+    own_redis.kill()
+    answered_without_a_message(text_in(down, number, "STOP"))
+    own_redis.start()
+
+    up = app_with(sms_config, redis_url=own_redis.url)
+    assert text_in(up, number, "START").status_code == 200  # nothing waits that it sees
+    down.extensions["ivr"].writer.run_chores()  # the STOP reaches Redis now
+    assert up.extensions["ivr"].writer.run_chores() == 1
+
+    assert not up.extensions["ivr"].sms_store.opted_out(number)
+    assert [m.body for m in inbound_of(up, number)] == ["START", "STOP"]

@@ -168,7 +168,7 @@ ROUTES = [
     Route("/voice/fallback", fallback, ("CallSid", "ErrorCode", "To")),
     Route("/voice/queue/wait", queue_wait,
           ("CallSid", "QueueTime", "QueuePosition", "CurrentQueueSize"),
-          ("node", "turn", "failing_since")),
+          ("node", "turn", "failing_since", "failed_at")),
     Route("/voice/queue/result", queue_result, ("CallSid", "QueueResult", "QueueTime"),
           ("node", "turn")),
     Route("/voice/queue/connect", queue_connect, ("CallSid", "DequeingCallSid", "QueueTime"),

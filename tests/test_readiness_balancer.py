@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ivr_server.redis_conn import connect
 from ivr_server.simulator import SimulatedCall
 from ivr_server.simulator.transport import InProcessTransport
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL
-from .test_observability import closed_port, other_app
+from .test_observability import closed_port, hung_server, other_app
+
+__all__ = ["hung_server"]  # the fixture, used by name
 
 BALANCER_PROBE = "/readyz?exclude=redis&exclude=database"
 
@@ -48,3 +51,25 @@ def test_a_node_without_live_flows_leaves_the_balancers_rotation(config, clock,
     probe = app.test_client().get(BALANCER_PROBE)
     assert probe.status_code == 503
     assert probe.get_json()["failing"] == ["flows"]
+
+
+def test_a_hung_redis_left_out_of_the_probe_is_not_asked_by_the_flows_check(
+        config, clock, hung_server):
+    app = other_app(config, clock, metrics={"readiness_timeout": 0.3},
+                    flows={"reload_interval": 0.0})  # the flows look for news on every ask
+    registry = app.extensions["ivr"].registry
+    working, registry.redis = registry.redis, connect(f"redis://127.0.0.1:{hung_server}/0")
+    try:
+        probe = app.test_client().get(BALANCER_PROBE)
+        assert probe.status_code == 200, probe.text
+        assert probe.get_json()["checks"]["flows"]["ok"]
+    finally:
+        registry.redis.close()
+        registry.redis = working
+
+
+def test_a_misspelt_check_is_refused_rather_than_quietly_kept(app):
+    response = app.test_client().get("/readyz?exclude=db")
+    assert response.status_code == 400
+    assert "no such check: db" in response.get_json()["error"]
+    assert "database" in response.get_json()["checks"]
