@@ -73,8 +73,14 @@ class Services:
         self.writer.start()
 
     def close(self) -> None:
-        """Write what is queued and stop the writer; for a clean process exit."""
+        """Write what is queued and stop the writer; for a clean process exit. Text
+        webhooks this process kept in memory go to Redis if it is back by then."""
         self.writer.stop()
+        if self.sms_deferred is not None:
+            try:
+                self.sms_deferred.release_held()
+            except redis.RedisError as exc:
+                log.error("text webhooks kept in memory are lost with this process: %s", exc)
 
 
 def create_app(config: Config | None = None, *, clock: Clock | None = None,

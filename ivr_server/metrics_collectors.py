@@ -80,15 +80,20 @@ class BacklogCollector(Collector):
                                     "Call-log records queued in Redis, not yet in SQL")
         texts = GaugeMetricFamily("ivr_sms_deferred_webhooks",
                                   "Text webhooks kept through an outage, not yet applied")
+        dead = GaugeMetricFamily("ivr_sms_deferred_dead_webhooks",
+                                 "Kept text webhooks set aside after failing for another "
+                                 "reason than an outage: for a person to look at")
         s = self.services
         try:
             pipe = s.redis.pipeline(transaction=False)
             pipe.llen(s.calllog.backlog_key)
             pipe.llen(s.sms_deferred.key)
-            queued, kept = pipe.execute()
+            pipe.llen(s.sms_deferred.dead_key)
+            queued, kept, set_aside = pipe.execute()
         except Exception as exc:  # noqa: BLE001 - Redis away: no figure, never a 500
             log.warning("metrics: backlogs unavailable: %s", exc)
             return
         records.add_metric([], float(queued))
         texts.add_metric([], float(kept))
-        yield from (records, texts)
+        dead.add_metric([], float(set_aside))
+        yield from (records, texts, dead)

@@ -210,6 +210,7 @@ def test_a_kept_text_that_fails_for_another_reason_than_an_outage_holds_nothing_
     assert ['"BROKEN"' in raw for raw in dead] == [True]  # kept for a person to look at
     assert "set aside" in caplog.text
     assert value(scrape(up), "ivr_sms_deferred_webhooks") == 0
+    assert value(scrape(up), "ivr_sms_deferred_dead_webhooks") == 1
 
 
 def test_a_kept_text_waits_while_the_database_is_still_away(sms_config):
@@ -242,3 +243,17 @@ def test_a_stop_kept_in_one_process_and_a_start_handled_by_another_leave_the_num
 
     assert not up.extensions["ivr"].sms_store.opted_out(number)
     assert [m.body for m in inbound_of(up, number)] == ["START", "STOP"]
+
+
+def test_a_process_stopping_hands_the_texts_it_held_to_redis(sms_config, own_redis):
+    number = fresh_number(MOBILE[2:5])
+    down = app_with(sms_config, database=DEAD_DATABASE, redis_url=own_redis.url)
+    own_redis.kill()
+    answered_without_a_message(text_in(down, number, "STOP"))
+    own_redis.start()
+
+    down.extensions["ivr"].close()  # a deploy stops it before its writer's next beat
+
+    up = app_with(sms_config, redis_url=own_redis.url)
+    assert up.extensions["ivr"].writer.run_chores() == 1
+    assert up.extensions["ivr"].sms_store.opted_out(number)
