@@ -22,7 +22,7 @@ from callbacks.states import State
 from callbacks.window import is_open
 
 from . import metrics
-from .callback_service import Callbacks
+from .callback_service import Callbacks, call_of
 from .callback_store import CallbackStore
 from .json_logs import call_context
 from .models import CallbackRequest
@@ -77,18 +77,6 @@ def run(callback_id: int, seq: int) -> str:
         return _run(ctx, row, seq)
 
 
-def call_of(row: CallbackRequest) -> str | None:
-    """The call a request's log lines name: the one the caller asked on, else (booked some
-    other way) the callback's own call once placed."""
-    return row.call_sid or row.dial_sid
-
-
-def call_of_job(callback_id: int, seq: int = 0) -> str | None:
-    """The call a `run` job is about, for the worker to tag RQ's lines about the job with."""
-    row = _context.store.get(int(callback_id)) if _context is not None else None
-    return call_of(row) if row is not None else None
-
-
 def _run(ctx: CallbackContext, row: CallbackRequest, seq: int) -> str:
     now = ctx.clock()
     rules = ctx.callbacks.rules(row.queue)
@@ -100,7 +88,7 @@ def _run(ctx: CallbackContext, row: CallbackRequest, seq: int) -> str:
         due = now + dt.timedelta(seconds=ctx.config.recheck_seconds)
         moved = ctx.store.schedule(row.id, due, now, kind="", expect=[State.SCHEDULED])
         if moved is not None:
-            ctx.callbacks.jobs.at(row.id, moved.seq, due, now)
+            ctx.callbacks.jobs.at(row, moved.seq, due, now)
         return "waiting"
     claimed = ctx.store.claim_attempt(row.id, seq, now)
     if claimed is None:
@@ -256,6 +244,6 @@ def nudge(queue: str, ctx: CallbackContext | None = None) -> int:
                 break
             again = ctx.store.schedule(row.id, now, now, kind="", expect=[State.SCHEDULED])
             if again is not None:
-                ctx.callbacks.jobs.at(row.id, again.seq, now, now)
+                ctx.callbacks.jobs.at(row, again.seq, now, now)
                 moved += 1
     return moved

@@ -23,7 +23,8 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from callbacks.states import State
 
-from .callback_jobs import CallbackContext, attempt_ended, call_of, handle_served
+from .callback_jobs import CallbackContext, attempt_ended, handle_served
+from .callback_service import call_of
 from .json_logs import call_context
 from .models import CallbackRequest
 from .twilio_rest import TwilioRestError
@@ -53,7 +54,7 @@ def reconcile(ctx: CallbackContext, now: dt.datetime | None = None) -> Counter[s
     for row in ctx.store.in_states([State.SCHEDULED]):
         if ctx.callbacks.jobs.job_id(row.id, row.seq) not in known:
             with call_context(call_of(row)):
-                ctx.callbacks.jobs.at(row.id, row.seq, row.due_at or now, now)
+                ctx.callbacks.jobs.at(row, row.seq, row.due_at or now, now)
             done["rescheduled"] += 1
     grace = dt.timedelta(seconds=ctx.config.dial_grace)
     dialing = ctx.store.in_states([State.DIALING])

@@ -80,6 +80,12 @@ def check_rules(config: CallbacksConfig) -> list[str]:
     return problems
 
 
+def call_of(row: CallbackRequest) -> str | None:
+    """The call a request's log lines name: the one the caller asked on, else (booked some
+    other way) the callback's own call once placed."""
+    return row.call_sid or row.dial_sid
+
+
 class CallbackJobs:
     """The RQ side: "look at request N, schedule seq, at time T"."""
 
@@ -93,16 +99,19 @@ class CallbackJobs:
     def job_id(self, callback_id: int, seq: int) -> str:
         return f"{self.job_prefix}-{callback_id}-{seq}"
 
-    def at(self, callback_id: int, seq: int, due: dt.datetime, now: dt.datetime) -> None:
-        job_id = self.job_id(callback_id, seq)
+    def at(self, row: CallbackRequest, seq: int, due: dt.datetime, now: dt.datetime) -> None:
+        """The job for the request's schedule `seq`; its meta names the request's call, for
+        the worker's log lines about it (cli_worker.CallWorker)."""
+        job_id = self.job_id(row.id, seq)
+        call_sid = call_of(row)
         kwargs: dict[str, Any] = {"job_id": job_id, "job_timeout": 30,
                                   "result_ttl": 60, "failure_ttl": 7 * 86400,
-                                  "description": f"callback {callback_id} (schedule {seq})"}
+                                  "description": f"callback {row.id} (schedule {seq})",
+                                  "meta": {"call_sid": call_sid} if call_sid else None}
         if due <= now:
-            self.queue.enqueue("ivr_server.callback_jobs.run", callback_id, seq, **kwargs)
+            self.queue.enqueue("ivr_server.callback_jobs.run", row.id, seq, **kwargs)
         else:
-            self.queue.enqueue_at(due, "ivr_server.callback_jobs.run", callback_id, seq,
-                                  **kwargs)
+            self.queue.enqueue_at(due, "ivr_server.callback_jobs.run", row.id, seq, **kwargs)
 
     def pending(self, callback_id: int, seq: int) -> bool:
         """Is the job for this schedule still waiting or running in RQ?"""
@@ -156,7 +165,7 @@ class Callbacks:
             return Booking(ok=True, callback_id=row.id, merged=True, due=due,
                            when=self.when(row, due, now))
         if not booked.merged and first is not None:  # booked already scheduled
-            self.jobs.at(row.id, row.seq, first.due, now)
+            self.jobs.at(row, row.seq, first.due, now)
             return Booking(ok=True, callback_id=row.id, due=first.due,
                            when=self.when(row, first.due, now))
         return self._plan(row, predicted, now, merged=booked.merged)
@@ -194,7 +203,7 @@ class Callbacks:
         moved = self.store.schedule(row.id, due, now, kind=kind, data=data, token=token,
                                     **fields)
         if moved is not None:
-            self.jobs.at(row.id, moved.seq, due, now)
+            self.jobs.at(row, moved.seq, due, now)
         return moved
 
     def _opening(self, number: str, queue: str, earliest: dt.datetime, now: dt.datetime

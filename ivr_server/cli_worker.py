@@ -66,31 +66,17 @@ def callback_job_context(config: Config, redis_url: str):  # noqa: ANN201 - Call
 
 
 def job_call_sid(job: Any) -> str | None:
-    """The call an RQ job works for: `meta["call_sid"]` when its enqueuer set one, else its
-    row's (a text's, a callback's), read by the job's module from its arguments. None for a
-    job of no call or many (the served batch names each inside), or when the row cannot be
-    read: a log tag is never worth failing a job."""
-    from . import callback_jobs, sms_jobs
-
-    finders: dict[str, Callable[..., str | None]] = {
-        "ivr_server.sms_jobs.deliver": sms_jobs.call_of_job,
-        "ivr_server.callback_jobs.run": callback_jobs.call_of_job}
-    try:
-        sid = (job.meta or {}).get("call_sid")
-        if sid:
-            return str(sid)
-        finder = finders.get(job.func_name or "")
-        return finder(*job.args, **job.kwargs) if finder is not None else None
-    except Exception:  # noqa: BLE001 - the SQL store away: the job itself will say so
-        return None
+    """The call an RQ job works for, as its enqueuer named it in the job's meta (a text's,
+    a callback's); None for a job of no call or many (the served batch names each inside)."""
+    sid = (job.meta or {}).get("call_sid")
+    return str(sid) if sid else None
 
 
 class CallWorker(SimpleWorker):
     """RQ's in-process worker, with every line written while a job runs (the job's own,
     RQ's result, retry and traceback lines) tagged with the CallSid of the call the job is
-    for. RQ's "taking job X" line comes before: the job's row is read only once RQ counts
-    the job as started, so a worker killed meanwhile cannot lose it (with two queues, RQ
-    keeps no copy of a job it has taken but not yet started)."""
+    for, from the job's meta: no read of its row per job. RQ's "taking job X" line comes
+    before the job is known as started, and has none."""
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         with call_context(None):  # what name_call sets ends with the worker

@@ -116,6 +116,15 @@ class CallSidFilter(logging.Filter):
 # -- masking -------------------------------------------------------------------------------
 
 
+def to_root_handlers(*loggers: logging.Logger) -> None:
+    """Let these loggers (gunicorn's) write through the root's handlers, format and masking
+    included, instead of handlers of their own."""
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+
+
 def mask_numbers(text: str) -> str:
     """'+14155550100' -> '+1******0100', '(415) 555-0100' -> '(***) ***-0100' and
     'From=4155550100' -> 'From=******0100' wherever such a number appears in `text`."""

@@ -38,6 +38,7 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from .config import Config, find_config_file, load_config
+from .json_logs import to_root_handlers
 
 log = logging.getLogger("ivr_server.production")
 
@@ -114,10 +115,7 @@ class ProjectLogger(glogging.Logger):
         self.loglevel = self.LOG_LEVELS.get(cfg.loglevel.lower(), logging.INFO)
         self.error_log.setLevel(self.loglevel)
         self.access_log.setLevel(logging.INFO)
-        for logger in (self.error_log, self.access_log):
-            for handler in list(logger.handlers):
-                logger.removeHandler(handler)
-            logger.propagate = True
+        to_root_handlers(self.error_log, self.access_log)
 
 
 class IvrApplication(BaseApplication):

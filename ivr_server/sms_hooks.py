@@ -189,11 +189,16 @@ def _callback_by_text(s: Any, call_sid: str | None, now: dt.datetime) -> bool:
     return book_for_call(s, session, booking_for(session, "sms"), now).ok
 
 
+def _reply_text(s: Any, template: str, call_sid: str | None) -> str:
+    """The reply, in the words of the flow the texter's call was on (its templates)."""
+    session = s.sessions.load(call_sid) if call_sid else None
+    return render_sms(template, {"company": s.config.sms.company},
+                      templates=templates(s, session))
+
+
 def _record_reply(s: Any, template: str, number: str, call_sid: str | None,
                   now: dt.datetime) -> str:
-    session = s.sessions.load(call_sid) if call_sid else None
-    text = render_sms(template, {"company": s.config.sms.company},
-                      templates=templates(s, session))
+    text = _reply_text(s, template, call_sid)
     s.sms_store.add_message(direction="outbound", kind=template, to_number=number,
                             from_number=s.config.sms.from_number or "reply", body=text,
                             status="replied", at=now, call_sid=call_sid)
@@ -205,10 +210,8 @@ def _reply_later(s: Any, template: str, number: str, call_sid: str | None) -> No
     the opt-out confirmation: Twilio confirms STOP itself, and the number is opted out."""
     if template == "opted_out":
         return
-    session = s.sessions.load(call_sid) if call_sid else None
-    text = render_sms(template, {"company": s.config.sms.company},
-                      templates=templates(s, session))
-    s.outbox.send(kind=template, to=number, body=text, call_sid=call_sid)
+    s.outbox.send(kind=template, to=number, body=_reply_text(s, template, call_sid),
+                  call_sid=call_sid)
 
 
 def _form() -> dict[str, str]:

@@ -82,13 +82,6 @@ def deliver(message_id: int) -> str:
                             ctx.store.message(message_id) if waited else message)
 
 
-def call_of_job(message_id: int) -> str | None:
-    """The call a `deliver` job's text belongs to, for the worker to tag RQ's lines about
-    the job with (None: a text of no call, or no context in this process)."""
-    message = _context.store.message(int(message_id)) if _context is not None else None
-    return message.call_sid if message is not None else None
-
-
 def _deliver(ctx: JobContext, message_id: int, message: Any) -> str:
     if message is None or message.status not in PENDING:
         return "skipped"  # a twin's turn came first and this one was sent meanwhile

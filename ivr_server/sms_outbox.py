@@ -67,7 +67,7 @@ class SmsOutbox:
                                             from_number=sender, body=body, status="queued",
                                             at=now, call_sid=call_sid)
         try:
-            self.enqueue(message_id, kind, number)
+            self.enqueue(message_id, kind, number, call_sid)
         except redis.RedisError as exc:  # no worker will ever see it: say so, don't leave it
             log.error("sms %s for call %s not queued: %s", kind, call_sid or "-", exc)
             self.store.update_message(message_id, status="failed", at=now,
@@ -77,11 +77,13 @@ class SmsOutbox:
         metrics.sms("queued")
         return message_id
 
-    def enqueue(self, message_id: int, kind: str, number: str) -> None:
+    def enqueue(self, message_id: int, kind: str, number: str, call_sid: str | None) -> None:
         """The worker's job for a stored message; its id names the message, so the worker
-        can tell a text whose job Redis lost (sms_recover)."""
+        can tell a text whose job Redis lost (sms_recover), and its meta the message's call,
+        for the worker's log lines about it (cli_worker.CallWorker)."""
         self.queue.enqueue("ivr_server.sms_jobs.deliver", message_id,
                            job_id=self.job_id(message_id),
+                           meta={"call_sid": call_sid} if call_sid else None,
                            retry=retry_policy(self.config), job_timeout=60,
                            on_failure=Callback("ivr_server.sms_jobs.on_failure"),
                            description=f"sms {kind} to {number[:6]}...")

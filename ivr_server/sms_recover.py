@@ -42,7 +42,7 @@ def recover_lost_texts(outbox: SmsOutbox, now: dt.datetime) -> Counter[str]:
                                               "to send")
             done["too_late"] += 1
             continue
-        outbox.enqueue(message.id, message.kind, message.to_number)
+        outbox.enqueue(message.id, message.kind, message.to_number, message.call_sid)
         done["resent"] += 1
     if done:
         log.warning("texts whose job Redis lost: %s", dict(done))

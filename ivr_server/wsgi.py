@@ -27,18 +27,14 @@ import logging
 
 from . import create_app, metrics
 from .config import Config, load_config
-from .json_logs import setup_logging
+from .json_logs import setup_logging, to_root_handlers
 
 
 def _setup_logging(config: Config) -> None:
     """The project's handler on the root logger, and gunicorn's loggers handing their
     records to it (as production.ProjectLogger does) instead of writing their own lines."""
     setup_logging(config.logging)
-    for name in ("gunicorn.error", "gunicorn.access"):
-        logger = logging.getLogger(name)
-        for handler in list(logger.handlers):
-            logger.removeHandler(handler)
-        logger.propagate = True
+    to_root_handlers(logging.getLogger("gunicorn.error"), logging.getLogger("gunicorn.access"))
 
 
 config = load_config()

@@ -7,14 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +26,23 @@ from ivr_server.simulator.queues import SimulatedQueues
 from ivr_server.simulator.transport import AlternatingTransport
 from speech.model import default_model_path
 
+from . import production_procs
 from .conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
 from .helpers import call_events
+from .production_procs import (
+    Server,
+    alive,
+    config_text,
+    descendants,
+    free_port,
+    ready,
+    start_server,
+)
 from .speech import audio_fixtures
 from .test_speech_stream import ACCOUNT_SID, STREAM_FLOW
 
 phone_audio = audio_fixtures.phone_audio
+servers = production_procs.servers  # the fixture, used by name
 CALLERS, AGENTS, STREAMED = "+15005550810", "+15005550811", "+15005550812"
 ORDERS_FLOW = """\
 flow: orders
@@ -128,7 +134,7 @@ def test_a_postgresql_database_without_schema_is_refused_before_gunicorn_starts(
         # A subprocess: were the check missing, gunicorn must not start inside pytest.
         result = subprocess.run(
             [sys.executable, "-m", "ivr_server", "--config", str(ROOT / "config.toml"), "serve",
-             "--production", "--port", str(_free_port())],
+             "--production", "--port", str(free_port())],
             env={**os.environ, "DATABASE_URL": empty, "REDIS_URL": redis_url},
             capture_output=True, text=True, timeout=60)
     finally:
@@ -140,116 +146,6 @@ def test_a_postgresql_database_without_schema_is_refused_before_gunicorn_starts(
 
 
 # -- running servers -------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen
-    port: int
-    log: Path
-    probes: list[dict] = field(default_factory=list)  # /readyz's answers until ready
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-    def stop(self, timeout: float = 60) -> int:
-        """SIGTERM, as systemd or a container runtime stops it; the exit status."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _descendants(pid: int) -> dict[int, str]:
-    """Every live process under `pid` (pid -> command name), from /proc."""
-    parents: dict[int, tuple[int, str]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        name = text[text.index("(") + 1:text.rindex(")")]
-        fields = text[text.rindex(")") + 2:].split()
-        if fields[0] != "Z":
-            parents[int(stat.parent.name)] = (int(fields[1]), name)
-    found: dict[int, str] = {}
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, (ppid, name) in parents.items():
-            if ppid == parent and child not in found:
-                found[child] = name
-                frontier.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _start(tmp_path: Path, name: str, config_text: str, env: dict[str, str]) -> Server:
-    """`ivr serve --production` in its own folder (instance), ready once /readyz says so."""
-    home = tmp_path / name
-    home.mkdir()
-    (home / "config.toml").write_text(config_text)
-    port = _free_port()
-    log = home / "server.log"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "TWILIO_"))
-             and k not in ("REDIS_URL", "DATABASE_URL", "PUBLIC_BASE_URL",
-                           "PROMETHEUS_MULTIPROC_DIR")}
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ivr_server", "serve", "--production", "--port", str(port)],
-            env={**clean, "IVR_CONFIG": str(home / "config.toml"), **env}, cwd=home,
-            stdout=out, stderr=subprocess.STDOUT)
-    return _ready(Server(process, port, log))
-
-
-def _ready(server: Server) -> Server:
-    """The server once /readyz answers 200 (Redis, SQL and the flows are all there)."""
-    deadline = time.monotonic() + 120  # a bound for a busy 2-core machine, not a measurement
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"the server exited ({server.process.returncode}):\n"
-                                 + server.output())
-        try:
-            probe = requests.get(f"{server.url}/readyz", timeout=5)
-            server.probes.append(probe.json())
-            if probe.status_code == 200:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise AssertionError(f"the server was not ready:\n{server.output()}")
-
-
-def _config_text(flows: Path, numbers: dict[str, str], extra: str = "") -> str:
-    lines = ["[flows]", f'directory = "{flows}"', "reload_interval = 0.0", "",
-             "[flows.numbers]", *[f'"{k}" = "{v}"' for k, v in numbers.items()], "", extra]
-    return "\n".join(lines) + "\n"
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    yield started
-    for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait(30)
 
 
 def _ordering(transport: Any, **call: Any) -> SimulatedCall:
@@ -281,14 +177,14 @@ def test_a_call_whose_webhooks_alternate_between_two_servers_goes_through_the_qu
     flows.mkdir()
     (flows / "orders.yaml").write_text(ORDERS_FLOW)
     (flows / "desk.yaml").write_text(DESK_FLOW)
-    config = _config_text(flows, {CALLERS: "orders", AGENTS: "desk"},
+    config = config_text(flows, {CALLERS: "orders", AGENTS: "desk"},
                           '[queues.agents]\n"orders" = 1\n')
     shared = {"REDIS_URL": redis_url, "IVR_REDIS_PREFIX": redis_prefix,
               "DATABASE_URL": database_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
               "PUBLIC_BASE_URL": PUBLIC_URL}
-    servers.append(_start(tmp_path, "a", config, {**shared, "IVR_WORKERS": "2",
+    servers.append(start_server(tmp_path, "a", config, {**shared, "IVR_WORKERS": "2",
                                                   "IVR_THREADS": "4"}))
-    servers.append(_start(tmp_path, "b", config, {**shared, "IVR_WORKERS": "1",
+    servers.append(start_server(tmp_path, "b", config, {**shared, "IVR_WORKERS": "1",
                                                   "IVR_THREADS": "4"}))
     transport = AlternatingTransport([s.url for s in servers], public_base_url=PUBLIC_URL)
     queues = SimulatedQueues()
@@ -337,11 +233,11 @@ def test_production_server_streams_speech_and_stops_cleanly_on_sigterm(
     with RecordingsServer(ACCOUNT_SID, AUTH_TOKEN) as twilio_api:
         # No REDIS_URL: the server's own embedded redis-server. The call log is written
         # only on the way out (the writer's interval is an hour), so SIGTERM must flush it.
-        config = _config_text(flows, {STREAMED: "streamed"}, (
+        config = config_text(flows, {STREAMED: "streamed"}, (
             f'[speech]\nmodel_path = "{default_model_path()}"\n\n'
             f'[twilio]\naccount_sid = "{ACCOUNT_SID}"\napi_base_url = "{twilio_api.base_url}"'
             '\n\n[calllog]\nflush_interval = 3600.0\n\n[server]\naccess_log = true\n'))
-        server = _start(tmp_path, "solo", config, {
+        server = start_server(tmp_path, "solo", config, {
             "DATABASE_URL": database_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "PUBLIC_BASE_URL": PUBLIC_URL, "IVR_WORKERS": "1", "IVR_THREADS": "4",
             "IVR_LOG_FORMAT": "json"})
@@ -352,7 +248,7 @@ def test_production_server_streams_speech_and_stops_cleanly_on_sigterm(
                           for _ in range(6)]
         assert server.probes and all(p["checks"]["speech"] == {
             "ok": True, "detail": "model loaded"} for p in server.probes), server.probes
-        processes = _descendants(server.process.pid)
+        processes = descendants(server.process.pid)
         assert any("redis" in name for name in processes.values()), processes
 
         call = SimulatedCall(HttpTransport(server.url, public_base_url=PUBLIC_URL), AUTH_TOKEN,
@@ -367,7 +263,7 @@ def test_production_server_streams_speech_and_stops_cleanly_on_sigterm(
 
     assert _sql_calls(database_url, call.call_sid) == 0, "still queued in Redis"
     assert server.stop() == 0, server.output()
-    left = [f"{pid} {name}" for pid, name in processes.items() if _alive(pid)]
+    left = [f"{pid} {name}" for pid, name in processes.items() if alive(pid)]
     assert not left, f"left running after SIGTERM: {left}"
     assert _sql_calls(database_url, call.call_sid) == 1, server.output()
     events = call_events(database_url, call.call_sid)
@@ -388,8 +284,8 @@ def test_plain_gunicorn_on_the_wsgi_module_answers_a_signed_call(
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "orders.yaml").write_text(ORDERS_FLOW)
-    (tmp_path / "config.toml").write_text(_config_text(flows, {CALLERS: "orders"}))
-    port = _free_port()
+    (tmp_path / "config.toml").write_text(config_text(flows, {CALLERS: "orders"}))
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "TWILIO_"))}
     env.update({"IVR_CONFIG": str(tmp_path / "config.toml"), "REDIS_URL": redis_url,
                 "IVR_REDIS_PREFIX": redis_prefix, "DATABASE_URL": database_url,
@@ -402,7 +298,7 @@ def test_plain_gunicorn_on_the_wsgi_module_answers_a_signed_call(
             env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
     server = Server(process, port, log)
     try:
-        _ready(server)
+        ready(server)
         _ordering(HttpTransport(server.url, public_base_url=PUBLIC_URL))
     finally:
         assert server.stop() == 0, server.output()

@@ -16,7 +16,8 @@ from ivr_server.production import reread
 from ivr_server.simulator import HttpTransport, SimulatedCall
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL
-from .test_production import CALLERS, Server, _config_text, _start
+from .production_procs import Server, config_text, start_server
+from .test_production import CALLERS
 
 LINE_FLOW = """\
 flow: {name}
@@ -54,7 +55,7 @@ def server(tmp_path: Path, redis_url: str, redis_prefix: str, database_url: str
     flows.mkdir()
     for name in ("sales", "support"):
         (flows / f"{name}.yaml").write_text(LINE_FLOW.format(name=name))
-    started = _start(tmp_path, "hup", _config_text(flows, {CALLERS: "sales"}), {
+    started = start_server(tmp_path, "hup", config_text(flows, {CALLERS: "sales"}), {
         "REDIS_URL": redis_url, "IVR_REDIS_PREFIX": redis_prefix, "DATABASE_URL": database_url,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": PUBLIC_URL, "IVR_WORKERS": "1",
         "IVR_THREADS": "2"})
@@ -74,7 +75,7 @@ def test_sighup_gives_new_workers_the_edited_config_toml_and_names_what_needs_a_
         return call.heard
 
     assert "You have reached sales." in heard()
-    (tmp_path / "hup" / "config.toml").write_text(_config_text(
+    (tmp_path / "hup" / "config.toml").write_text(config_text(
         tmp_path / "flows", {CALLERS: "support"}, "[server]\ntimeout = 45\n"))
     server.process.send_signal(signal.SIGHUP)
 
